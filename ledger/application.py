@@ -1,0 +1,363 @@
+"""The ledger application: validated messages in, events and outcomes recorded, in batches.
+
+One batch is one transaction: the events of every person it touches, the outcome of every
+message, the year index and the consumed positions are recorded together or not at all. A
+conflicting concurrent write (optimistic concurrency on a person's version, or the same message
+key recorded by another process) rolls the batch back; it is then decided again from fresh state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Tracking, Transcoder
+
+from ledger import limits
+from ledger.batch import Batch, Result, now
+from ledger.config import Settings
+from ledger.decide import decide, merge, reconcile_everything
+from ledger.domain import (
+    CALENDAR_ID,
+    LedgerCalendar,
+    PersonAccount,
+    PersonSnapshot,
+    open_account,
+    start_calendar,
+)
+from ledger.identity import InvalidPerson, aggregate_id, person_key
+from ledger.parameters import Parameters
+from ledger.parameters import load as load_parameters
+from ledger.rules import accrual
+from ledger.rules.common import Context, Incoming, Outcome, Rejected
+from ledger.rules.cpf import year_of_fact
+from ledger.storage import BatchRecords, LedgerSQLiteRecorder, Receipt
+from ledger.transcoder import OrjsonTranscoder
+from schemas import Message, Rejection
+
+Item = Message | Rejection
+YEAR_CLOSE_TYPE = "accrual.year.closed"
+
+
+def database_environment(database_url: str) -> dict[str, str]:
+    """eventsourcing's persistence settings for a CPA_DATABASE_URL."""
+    if database_url.startswith("sqlite:///"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": database_url.removeprefix("sqlite:///") or ":memory:",
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "ledger.storage:LedgerSQLiteRecorder",
+        }
+    raise ValueError(f"unsupported CPA_DATABASE_URL scheme: {database_url.split(':', 1)[0]}")
+
+
+class LedgerApplication(Application[uuid.UUID]):
+    name = "cpa_ledger"
+    snapshotting_intervals = {PersonAccount: limits.SNAPSHOT_INTERVAL_EVENTS}  # noqa: RUF012
+    snapshot_class = PersonSnapshot
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    @property
+    def ledger_recorder(self) -> LedgerSQLiteRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, LedgerSQLiteRecorder)
+        return recorder
+
+
+class Ledger:
+    """Decides and records messages; the composition root builds one per process."""
+
+    def __init__(self, settings: Settings, parameters: Parameters | None = None) -> None:
+        self.settings = settings
+        self.parameters = parameters or load_parameters()
+        self.app = LedgerApplication(env=database_environment(settings.database_url))
+        self._cache: OrderedDict[uuid.UUID, PersonAccount] = OrderedDict()
+
+    def close(self) -> None:
+        self.app.close()
+
+    # Identity.
+
+    def person_key(self, identifier: str) -> str:
+        return person_key(identifier, self.settings.person_key_secret)
+
+    # Ingestion.
+
+    def ingest(
+        self,
+        items: Sequence[Item],
+        *,
+        fallback_keys: Sequence[tuple[str, str]] | None = None,
+        trackings: Sequence[Tracking] = (),
+        channel: str | None = None,
+    ) -> list[Result]:
+        """Decide and record a batch, in order. `fallback_keys` name messages that have no
+        readable (source, message_id); `trackings` commit with the batch's last transaction."""
+        keys = [_key(item, fallback_keys[i] if fallback_keys else None)
+                for i, item in enumerate(items)]
+        results: list[Result] = []
+        for segment, is_close in _segments(list(zip(keys, items, strict=True))):
+            last = segment[-1][0] == keys[-1] and segment[-1][1] is items[-1]
+            tracked = trackings if last else ()
+            if is_close:
+                results.extend(self._close_year(segment[0], tracked, channel))
+            else:
+                results.extend(self._ingest_segment(segment, tracked, channel))
+        return results
+
+    def _ingest_segment(
+        self, segment: list[tuple[tuple[str, str], Item]], trackings: Sequence[Tracking],
+        channel: str | None,
+    ) -> list[Result]:
+        for _ in range(limits.BATCH_CONFLICT_RETRIES_MAX):
+            batch = Batch()
+            try:
+                self._decide_segment(segment, batch, channel)
+                self._save(batch, trackings)
+            except IntegrityError:
+                self._evict(batch.touched)
+                continue
+            except BaseException:
+                self._evict(batch.touched)
+                raise
+            return batch.results
+        raise RuntimeError("batch kept conflicting with concurrent writers; giving up")
+
+    def _decide_segment(
+        self, segment: list[tuple[tuple[str, str], Item]], batch: Batch, channel: str | None
+    ) -> None:
+        existing = self.app.ledger_recorder.select_receipts(key for key, _ in segment)
+        context = self._context()
+        for key, item in segment:
+            prior = batch.seen.get(key) or existing.get(key)
+            if prior is not None:
+                self._repeat(batch, key, item, prior, channel)
+            elif isinstance(item, Rejection):
+                self._receipt(batch, key, item.digest, "rejected", item.reason, item.detail,
+                              None, None, channel)
+            else:
+                self._decide_message(batch, key, item, context, channel)
+
+    def _repeat(
+        self, batch: Batch, key: tuple[str, str], item: Item, prior: Receipt, channel: str | None
+    ) -> None:
+        if item.digest is not None and item.digest == prior.digest:
+            outcome, reason = "duplicate", None
+            detail = f"already received: {prior.outcome}"
+        else:
+            outcome, reason = "rejected", "conflicting_duplicate"
+            detail = "same (source, message_id) with different content"
+        receipt = Receipt(key[0], key[1], item.digest, outcome, reason, detail, prior.person_key,
+                          prior.message_type, now(), channel)
+        batch.repeats.append(receipt)
+        batch.results.append(Result(outcome, reason, detail, key[0], key[1], prior.person_key))
+
+    def _receipt(
+        self,
+        batch: Batch,
+        key: tuple[str, str],
+        digest: str | None,
+        outcome: str,
+        reason: str | None,
+        detail: str,
+        person: str | None,
+        message_type: str | None,
+        channel: str | None,
+    ) -> None:
+        receipt = Receipt(key[0], key[1], digest, outcome, reason, detail, person, message_type,
+                          now(), channel)
+        batch.seen[key] = receipt
+        batch.receipts.append(receipt)
+        batch.results.append(Result(outcome, reason, detail, key[0], key[1], person))
+
+    def _decide_message(
+        self,
+        batch: Batch,
+        key: tuple[str, str],
+        message: Message,
+        context: Context,
+        channel: str | None,
+    ) -> None:
+        assert message.person is not None
+        account_key = self.person_key(message.person)
+        try:
+            account = self._account(account_key, batch)
+            self._catch_up(account, batch, message, context)
+            if message.type == "person.merged":
+                notes = self._merge(account, message, batch, context)
+            else:
+                notes = self._apply(account, _incoming(message), context, batch)
+        except (Rejected, InvalidPerson) as refusal:
+            reason = getattr(refusal, "reason", "invalid_person")
+            detail = getattr(refusal, "detail", str(refusal))
+            self._receipt(batch, key, message.digest, "rejected", reason, detail, account_key,
+                          message.type, channel)
+            return
+        self._receipt(batch, key, message.digest, "accepted", None, "; ".join(notes),
+                      account.person_key, message.type, channel)
+
+    def _apply(
+        self, account: PersonAccount, incoming: Incoming, context: Context, batch: Batch
+    ) -> list[str]:
+        """Run the decision's steps on the account; only the first step may reject."""
+        notes: list[str] = []
+        for index, step in enumerate(decide(account.state, incoming, context)):
+            try:
+                outcome = step(account.state)
+            except Rejected:
+                assert index == 0, "a rejection after a recorded step is a programming error"
+                raise
+            if outcome.changes or index == 0:
+                self._record(account, incoming, outcome, batch)
+            notes.extend(outcome.notes)
+        return notes
+
+    def _record(
+        self, account: PersonAccount, incoming: Incoming, outcome: Outcome, batch: Batch
+    ) -> None:
+        account.record(incoming.source, incoming.message_id, incoming.type, outcome.changes,
+                       outcome.notes)
+        batch.touched[account.id] = account
+        batch.person_years.update(_years_of(account.person_key, outcome.changes))
+
+    def _catch_up(
+        self, account: PersonAccount, batch: Batch, message: Message, context: Context
+    ) -> None:
+        """Settle closed years that the closing sweep has not reached for this person yet."""
+        state = account.state
+        for year in sorted(accrual.years_with_facts(state)):
+            if year in context.closed_years and str(year) not in state.years:
+                close = Incoming("operator", f"catch-up:{year}", YEAR_CLOSE_TYPE,
+                                 context.closed_years[year], {"year": year})
+                outcome = accrual.settle(state, year, context.closed_years[year], close, context)
+                self._record(account, close, outcome, batch)
+
+    def _merge(
+        self, survivor: PersonAccount, message: Message, batch: Batch, context: Context
+    ) -> list[str]:
+        absorbed_key = self.person_key(str(message.data["absorbed"]))
+        absorbed = self._load(absorbed_key, batch)
+        incoming = _incoming(message)
+        gone, moved = merge(survivor.state, absorbed.state, absorbed_key, incoming)
+        self._record(absorbed, incoming, gone, batch)
+        self._record(survivor, incoming, moved, batch)
+        followup = reconcile_everything(survivor.state, incoming, context)
+        if followup.changes:
+            self._record(survivor, incoming, followup, batch)
+        return gone.notes + moved.notes + followup.notes
+
+    # Accounts.
+
+    def _load(self, key: str, batch: Batch) -> PersonAccount:
+        """The account of a person key, opened (unsaved) when the ledger never saw it."""
+        account_id = aggregate_id(key)
+        account = batch.touched.get(account_id) or self._cache.get(account_id)
+        if account is None:
+            try:
+                account = self.app.repository.get(account_id)
+            except AggregateNotFoundError:
+                account = open_account(account_id, key)
+        self._remember(account)
+        return account  # type: ignore[no-any-return]
+
+    def _account(self, key: str, batch: Batch) -> PersonAccount:
+        """The account that answers for a person key, following identity merges."""
+        account = self._load(key, batch)
+        for _ in range(limits.MERGE_CHAIN_LENGTH_MAX):
+            if account.state.merged_into is None:
+                return account
+            account = self._load(account.state.merged_into, batch)
+        raise RuntimeError(f"merge chain longer than {limits.MERGE_CHAIN_LENGTH_MAX}")
+
+    def _remember(self, account: PersonAccount) -> None:
+        self._cache[account.id] = account
+        self._cache.move_to_end(account.id)
+        while len(self._cache) > limits.PERSON_CACHE_SIZE_MAX:
+            self._cache.popitem(last=False)
+
+    def _evict(self, accounts: Iterable[uuid.UUID]) -> None:
+        for account_id in list(accounts):
+            self._cache.pop(account_id, None)
+
+    def _save(self, batch: Batch, trackings: Sequence[Tracking]) -> None:
+        records = BatchRecords(batch.receipts, batch.repeats, sorted(batch.person_years),
+                               trackings)
+        self.app.save(*batch.touched.values(), records=records)
+
+    # The calendar of closed years.
+
+    def _calendar(self) -> LedgerCalendar:
+        try:
+            calendar = self.app.repository.get(CALENDAR_ID)
+        except AggregateNotFoundError:
+            return start_calendar()
+        assert isinstance(calendar, LedgerCalendar)
+        return calendar
+
+    def _context(self) -> Context:
+        return Context(self.parameters, self._calendar().closed_years())
+
+    def closed_years(self) -> dict[int, str]:
+        return self._calendar().closed_years()
+
+    def _close_year(
+        self,
+        entry: tuple[tuple[str, str], Item],
+        trackings: Sequence[Tracking],
+        channel: str | None,
+    ) -> list[Result]:
+        from ledger.closing import close_year  # closing drives this class: import at use
+
+        return close_year(self, entry, trackings, channel)
+
+
+def _key(item: Item, fallback: tuple[str, str] | None) -> tuple[str, str]:
+    if item.source is not None and item.message_id is not None:
+        return (item.source, item.message_id)
+    if fallback is not None:
+        return fallback
+    return ("unknown", f"digest:{item.digest or 'none'}")
+
+
+def _segments(
+    entries: list[tuple[tuple[str, str], Item]],
+) -> Iterator[tuple[list[tuple[tuple[str, str], Item]], bool]]:
+    """Runs of person messages, with each year close on its own (it sweeps every person)."""
+    run: list[tuple[tuple[str, str], Item]] = []
+    for entry in entries:
+        item = entry[1]
+        if isinstance(item, Message) and item.type == YEAR_CLOSE_TYPE:
+            if run:
+                yield run, False
+                run = []
+            yield [entry], True
+        else:
+            run.append(entry)
+    if run:
+        yield run, False
+
+
+def _incoming(message: Message) -> Incoming:
+    return Incoming(message.source, message.message_id, message.type, message.published_on,
+                    message.data, message.supersedes)
+
+
+def _years_of(key: str, changes: Iterable[dict[str, Any]]) -> set[tuple[int, str]]:
+    """Index rows (year, person key) for the facts these changes record or move here."""
+    rows: set[tuple[int, str]] = set()
+    for change in changes:
+        facts: Iterable[dict[str, Any]] = ()
+        if change["kind"] == "fact_recorded":
+            facts = (change,)
+        elif change["kind"] == "absorbed":
+            facts = change["state"]["facts"].values()
+        for fact in facts:
+            year = year_of_fact(fact)
+            if year is not None:
+                rows.add((year, key))
+    return rows

@@ -1,0 +1,145 @@
+"""Closing an acquisition year (`accrual.year.closed`): a sweep over every person with facts in
+that year, one transaction per page of persons.
+
+The year is first marked closed in the calendar (so that any fact arriving from then on is
+regularised at once), then the sweep settles the persons page by page, then the message's
+outcome is recorded. A crash anywhere is safe: the message is not yet `accepted`, so it is
+delivered again; the calendar already holds the year, and persons already settled are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from ledger import limits
+from ledger.rules import accrual
+from ledger.rules.common import Context, Incoming
+from ledger.storage import BatchRecords, Receipt
+
+from ledger.batch import Batch, Result, now
+from schemas import Message
+
+if TYPE_CHECKING:
+    from ledger.application import Item, Ledger
+
+
+def close_year(
+    ledger: Ledger,
+    entry: tuple[tuple[str, str], Item],
+    trackings: Sequence[Tracking],
+    channel: str | None,
+) -> list[Result]:
+    key, message = entry
+    assert isinstance(message, Message)
+    prior = ledger.app.ledger_recorder.select_receipts([key]).get(key)
+    if prior is not None:
+        return [_repeat(ledger, key, message, prior, trackings, channel)]
+    year, credited_on = int(message.data["year"]), str(message.data["credited_on"])
+    refusal = _mark_closed(ledger, year, credited_on, message)
+    if refusal is not None:
+        receipt = Receipt(key[0], key[1], message.digest, "rejected", "year_already_closed",
+                          refusal, None, message.type, now(), channel)
+        _save_receipt(ledger, receipt, trackings)
+        return [Result("rejected", "year_already_closed", refusal, key[0], key[1])]
+    incoming = Incoming(message.source, message.message_id, message.type, message.published_on,
+                        message.data)
+    settled = _sweep(ledger, year, credited_on, incoming)
+    detail = f"year {year} closed on {credited_on}: {settled} persons settled"
+    receipt = Receipt(key[0], key[1], message.digest, "accepted", None, detail, None,
+                      message.type, now(), channel)
+    _save_receipt(ledger, receipt, trackings)
+    return [Result("accepted", None, detail, key[0], key[1])]
+
+
+def _repeat(
+    ledger: Ledger,
+    key: tuple[str, str],
+    message: Item,
+    prior: Receipt,
+    trackings: Sequence[Tracking],
+    channel: str | None,
+) -> Result:
+    same = message.digest == prior.digest
+    outcome, reason = ("duplicate", None) if same else ("rejected", "conflicting_duplicate")
+    detail = f"already received: {prior.outcome}" if same else "same id, different content"
+    repeat = Receipt(key[0], key[1], message.digest, outcome, reason, detail, None,
+                     prior.message_type, now(), channel)
+    ledger.app.save(records=BatchRecords(repeats=[repeat], trackings=trackings))
+    return Result(outcome, reason, detail, key[0], key[1])
+
+
+def _mark_closed(ledger: Ledger, year: int, credited_on: str, message: Item) -> str | None:
+    """Record the year in the calendar; a refusal text when another message closed it."""
+    calendar = ledger._calendar()
+    existing = calendar.closed.get(str(year))
+    if existing is None:
+        calendar.close_year(year, credited_on, str(message.source), str(message.message_id))
+        ledger.app.save(calendar)
+        return None
+    if (existing["source"], existing["message_id"]) == (message.source, message.message_id):
+        return None  # this very message closed it before a crash: resume the sweep
+    return f"year {year} was already closed by {existing['source']}/{existing['message_id']}"
+
+
+def _sweep(ledger: Ledger, year: int, credited_on: str, incoming: Incoming) -> int:
+    settled, after = 0, ""
+    context = ledger._context()
+    while True:
+        keys = ledger.app.ledger_recorder.select_year_persons(
+            year, after, limits.YEAR_CLOSE_PERSONS_PER_BATCH
+        )
+        if not keys:
+            return settled
+        settled += _settle_page(ledger, keys, year, credited_on, incoming, context)
+        after = keys[-1]
+
+
+def _settle_page(
+    ledger: Ledger,
+    keys: list[str],
+    year: int,
+    credited_on: str,
+    incoming: Incoming,
+    context: Context,
+) -> int:
+    for _ in range(limits.BATCH_CONFLICT_RETRIES_MAX):
+        batch = Batch()
+        try:
+            count = _settle_accounts(ledger, batch, keys, year, credited_on, incoming, context)
+            ledger._save(batch, ())
+        except IntegrityError:
+            ledger._evict(batch.touched)
+            continue
+        except BaseException:
+            ledger._evict(batch.touched)
+            raise
+        return count
+    raise RuntimeError("year close page kept conflicting with concurrent writers")
+
+
+def _settle_accounts(
+    ledger: Ledger,
+    batch: Batch,
+    keys: list[str],
+    year: int,
+    credited_on: str,
+    incoming: Incoming,
+    context: Context,
+) -> int:
+    count = 0
+    for key in keys:
+        account = ledger._load(key, batch)
+        state = account.state
+        if state.merged_into is not None or str(year) in state.years:
+            continue
+        outcome = accrual.settle(state, year, credited_on, incoming, context)
+        ledger._record(account, incoming, outcome, batch)
+        count += 1
+    return count
+
+
+def _save_receipt(ledger: Ledger, receipt: Receipt, trackings: Sequence[Tracking]) -> None:
+    ledger.app.save(records=BatchRecords(receipts=[receipt], trackings=trackings))

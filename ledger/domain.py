@@ -1,0 +1,147 @@
+"""The person aggregate: one per person key, all of a person's rights in one consistency
+boundary. Its events carry the changes decided by `ledger.decide`; `ledger.state.evolve`
+applies them. A calendar aggregate records the closed acquisition years."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, cast
+
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ledger.state import PersonState, evolve
+
+CALENDAR_ID = uuid.UUID("00000000-0000-0000-0000-00000000ca1e")
+
+
+class PersonAccount(Aggregate):
+    """A person's account (keyed by the HMAC person key, never the identifier)."""
+
+    class Opened(Aggregate.Created):
+        person_key: str
+
+    def __init__(self, person_key: str) -> None:
+        self.person_key = person_key
+        self.state = PersonState(person_key=person_key)
+
+    class Applied(Aggregate.Event):
+        """A step of the decision of one message: its changes, in order."""
+
+        source: str
+        message_id: str
+        message_type: str
+        changes: list[dict[str, Any]]
+        notes: list[str]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            account = cast(PersonAccount, aggregate)
+            recorded_at = self.timestamp.isoformat()
+            evolve(account.state, _stamped(self.changes, recorded_at))
+
+    def record(
+        self,
+        source: str,
+        message_id: str,
+        message_type: str,
+        changes: list[dict[str, Any]],
+        notes: list[str],
+    ) -> None:
+        self.trigger_event(
+            self.Applied,
+            source=source,
+            message_id=message_id,
+            message_type=message_type,
+            changes=changes,
+            notes=notes,
+        )
+
+
+def _stamped(changes: list[dict[str, Any]], recorded_at: str) -> list[dict[str, Any]]:
+    """Postings enter the state with the time they were recorded (for `known_at`)."""
+    return [
+        {**change, "posting": {**change["posting"], "recorded_at": recorded_at}}
+        if change["kind"] == "posted"
+        else change
+        for change in changes
+    ]
+
+
+class PersonSnapshot(Snapshot):
+    """A person's state as JSON, so that long careers load in one read."""
+
+    @classmethod
+    def take(cls, aggregate: Any) -> PersonSnapshot:
+        account = cast(PersonAccount, aggregate)
+        return cls(
+            originator_id=account.id,
+            originator_version=account.version,
+            timestamp=cls.create_timestamp(),
+            topic=get_topic(type(account)),
+            state={
+                "person_key": account.person_key,
+                "state": account.state.to_json(),
+                "created_on": account.created_on.isoformat(),
+                "modified_on": account.modified_on.isoformat(),
+            },
+        )
+
+    def mutate(self, _: Any) -> Any:
+        cls = resolve_topic(self.topic)
+        account = object.__new__(cls)
+        account.__dict__.update(
+            {
+                "_id": self.originator_id,
+                "_version": self.originator_version,
+                "_created_on": dt.datetime.fromisoformat(self.state["created_on"]),
+                "_modified_on": dt.datetime.fromisoformat(self.state["modified_on"]),
+                "_pending_events": [],
+                "person_key": self.state["person_key"],
+                "state": PersonState.from_json(self.state["state"]),
+            }
+        )
+        return account
+
+
+class LedgerCalendar(Aggregate):
+    """The acquisition years closed by the operator (one aggregate for the whole ledger)."""
+
+    class Started(Aggregate.Created):
+        pass
+
+    def __init__(self) -> None:
+        self.closed: dict[str, dict[str, str]] = {}
+
+    class YearClosed(Aggregate.Event):
+        year: int
+        credited_on: str
+        source: str
+        message_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            cast(LedgerCalendar, aggregate).closed[str(self.year)] = {
+                "credited_on": self.credited_on,
+                "source": self.source,
+                "message_id": self.message_id,
+            }
+
+    def close_year(self, year: int, credited_on: str, source: str, message_id: str) -> None:
+        self.trigger_event(
+            self.YearClosed,
+            year=year,
+            credited_on=credited_on,
+            source=source,
+            message_id=message_id,
+        )
+
+    def closed_years(self) -> dict[int, str]:
+        return {int(year): record["credited_on"] for year, record in self.closed.items()}
+
+
+def open_account(aggregate_id: uuid.UUID, person_key: str) -> PersonAccount:
+    return PersonAccount._create(PersonAccount.Opened, id=aggregate_id, person_key=person_key)
+
+
+def start_calendar() -> LedgerCalendar:
+    return LedgerCalendar._create(LedgerCalendar.Started, id=CALENDAR_ID)

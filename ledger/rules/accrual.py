@@ -1,0 +1,180 @@
+"""Settling an acquisition year: the close (§3) and the regularisation of late facts (§3.6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ledger.money import format_hundredths
+from ledger.rules import cpf
+from ledger.rules.book import in_unit, unit_on
+from ledger.rules.common import (
+    Context,
+    Incoming,
+    Outcome,
+    book_on,
+    day,
+    is_closed_on,
+    posting,
+    statutory_balance,
+)
+from ledger.state import PersonState
+
+
+def years_with_facts(state: PersonState) -> set[int]:
+    years = (cpf.year_of_fact(fact) for fact in state.facts.values())
+    return {year for year in years if year is not None}
+
+
+def _retired_on(state: PersonState) -> dt.date | None:
+    return day(state.retired_on) if state.retired_on else None
+
+
+def compute(
+    state: PersonState, year: int, on: dt.date, context: Context
+) -> tuple[cpf.Entitlement, int, int, int, str]:
+    """(entitlement, entitled and ceiling in the posting unit, statutory balance, unit)."""
+    parameters = context.parameters
+    book = book_on(state, on, parameters)
+    balance = statutory_balance(book, parameters)
+    unit = unit_on(parameters, on)
+    result = cpf.entitlement(
+        year,
+        state.facts,
+        parameters,
+        retired_on=_retired_on(state),
+        statutory_balance=balance,
+        balance_unit=unit,
+    )
+    ceiling_amount, ceiling_unit = cpf.ceiling(parameters, year, result.profile)
+    entitled = in_unit(parameters, "cpf", result.amount, result.unit, unit)
+    ceiling_posted = in_unit(parameters, "cpf", ceiling_amount, ceiling_unit, unit)
+    return result, entitled, ceiling_posted, balance, unit
+
+
+def settle(
+    state: PersonState, year: int, on: str, incoming: Incoming, context: Context
+) -> Outcome:
+    """Close year N for this person on `on`, or regularise it when already settled."""
+    posted_on = day(on)
+    result, entitled, ceiling_amount, balance, unit = compute(state, year, posted_on, context)
+    record = state.years.get(str(year))
+    if is_closed_on(state, posted_on):
+        return _settled(year, entitled, _previous(record, context, unit)[1], unit, on,
+                        "account closed (death): nothing credited", result.explanation)
+    if record is None:
+        return _first(year, entitled, ceiling_amount, balance, unit, on, incoming, result)
+    return _regularise(year, entitled, ceiling_amount, balance, unit, on, incoming, result,
+                       _previous(record, context, unit))
+
+
+def _previous(record: dict[str, Any] | None, context: Context, unit: str) -> tuple[int, int]:
+    if record is None:
+        return 0, 0
+    convert = context.parameters
+    return (
+        in_unit(convert, "cpf", record["entitled"], record["unit"], unit),
+        in_unit(convert, "cpf", record["credited"], record["unit"], unit),
+    )
+
+
+def _first(
+    year: int,
+    entitled: int,
+    ceiling_amount: int,
+    balance: int,
+    unit: str,
+    on: str,
+    incoming: Incoming,
+    result: cpf.Entitlement,
+) -> Outcome:
+    credit = cpf.credit_after_ceiling(entitled, ceiling_amount, balance)
+    note = _ceiling_note(year, entitled, credit, ceiling_amount, balance, unit)
+    outcome = _settled(year, entitled, credit, unit, on, note, result.explanation,
+                       ceiling_amount=ceiling_amount, balance=balance)
+    if credit:
+        outcome.changes.insert(0, posting(incoming, on, "cpf", credit, unit, "accrual", year=year))
+    return outcome
+
+
+def _regularise(
+    year: int,
+    entitled: int,
+    ceiling_amount: int,
+    balance: int,
+    unit: str,
+    on: str,
+    incoming: Incoming,
+    result: cpf.Entitlement,
+    previous: tuple[int, int],
+) -> Outcome:
+    previous_entitled, previous_credited = previous
+    delta = entitled - previous_entitled
+    if delta > 0:
+        change = min(delta, max(0, ceiling_amount - balance))
+    else:
+        change = -min(-delta, previous_credited)
+    note = (f"year {year} regularised: entitled {format_hundredths(previous_entitled)} -> "
+            f"{format_hundredths(entitled)} {unit}, posting {format_hundredths(change)}")
+    outcome = _settled(year, entitled, previous_credited + change, unit, on, note,
+                       result.explanation, ceiling_amount=ceiling_amount, balance=balance)
+    if change:
+        outcome.changes.insert(
+            0, posting(incoming, on, "cpf", change, unit, "regularisation", year=year,
+                       memo=f"regularisation of {year}: {incoming.type}"),
+        )
+    return outcome
+
+
+def _ceiling_note(
+    year: int, entitled: int, credit: int, ceiling_amount: int, balance: int, unit: str
+) -> str:
+    text = f"year {year}: entitled {format_hundredths(entitled)} {unit}"
+    if credit < entitled:
+        text += (f", limited by the ceiling {format_hundredths(ceiling_amount)} "
+                 f"(balance {format_hundredths(balance)})")
+    return f"{text}, credited {format_hundredths(credit)}"
+
+
+def _settled(
+    year: int,
+    entitled: int,
+    credited: int,
+    unit: str,
+    on: str,
+    note: str,
+    explanation: dict[str, Any],
+    **extra: int,
+) -> Outcome:
+    detail = dict(explanation)
+    detail.update({name: format_hundredths(value) for name, value in extra.items()})
+    detail.update({"posted_on": on, "posting_unit": unit,
+                   "entitled_posted": format_hundredths(entitled),
+                   "credited": format_hundredths(credited), "note": note})
+    change = {"kind": "year_settled", "year": year, "entitled": entitled, "credited": credited,
+              "unit": unit, "settled_on": on, "explanation": detail}
+    return Outcome([change], [note])
+
+
+def regularise_closed(
+    state: PersonState, years: set[int], incoming: Incoming, context: Context
+) -> Outcome:
+    """Recompute every touched year that is already closed (rules §3.6)."""
+    outcome = Outcome()
+    for year in sorted(years):
+        if year in context.closed_years:
+            outcome.extend(settle(state, year, incoming.published_on, incoming, context))
+    return outcome
+
+
+def pending(state: PersonState, as_of: dt.date, context: Context) -> list[tuple[int, int, str]]:
+    """Years with facts not yet closed: (year, credit if closed on `as_of`, unit)."""
+    rows = []
+    for year in sorted(years_with_facts(state)):
+        if year in context.closed_years or str(year) in state.years or year > as_of.year:
+            continue
+        if is_closed_on(state, as_of):
+            continue
+        _, entitled, ceiling_amount, balance, unit = compute(state, year, as_of, context)
+        rows.append((year, cpf.credit_after_ceiling(entitled, ceiling_amount, balance), unit))
+    return rows

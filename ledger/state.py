@@ -1,0 +1,174 @@
+"""A person's account state and `evolve`: how each recorded change updates it.
+
+The state is plain data (str keys, ints, strings, lists, dicts) so that it snapshots as JSON.
+Changes are the payload of recorded events; `evolve` is the only code that mutates a state,
+and it is deterministic: replaying the same changes always rebuilds the same state.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Change = dict[str, Any]
+Posting = dict[str, Any]
+
+ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p")
+HELD = "held"
+
+
+@dataclass(slots=True)
+class PersonState:
+    """Everything the rules need to decide the next message of one person."""
+
+    person_key: str = ""
+    # Active facts by "source/message_id": {"type", "data", "published_on", "seq"}.
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Facts no longer in force (superseded or retracted), by key -> why.
+    inactive: dict[str, str] = field(default_factory=dict)
+    # Every posting, in recording order (balances fold them by effective date).
+    postings: list[Posting] = field(default_factory=list)
+    # Settled accrual years: "2019" -> {"entitled", "credited", "unit", "settled_on"}.
+    years: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Derived credits already posted, by key ("cec/<activity>/<year>", "c2p/<year>Q<n>", "dif").
+    credited: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    c2p_uses: list[dict[str, Any]] = field(default_factory=list)
+    birth_date: str | None = None
+    retired_on: str | None = None
+    died_on: str | None = None
+    merged_into: str | None = None
+    absorbed: list[str] = field(default_factory=list)
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: copy.deepcopy(getattr(self, name)) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> PersonState:
+        state = cls()
+        for name in cls.__slots__:
+            if name in document:
+                setattr(state, name, copy.deepcopy(document[name]))
+        return state
+
+    def clone(self) -> PersonState:
+        return PersonState.from_json(self.to_json())
+
+
+def evolve(state: PersonState, changes: Iterable[Change]) -> None:
+    """Apply recorded changes to the state, in order."""
+    for change in changes:
+        _APPLY[change["kind"]](state, change)
+
+
+def _fact_recorded(state: PersonState, change: Change) -> None:
+    state.seq += 1
+    state.facts[change["key"]] = {
+        "type": change["type"],
+        "data": change["data"],
+        "published_on": change["published_on"],
+        "seq": state.seq,
+    }
+
+
+def _fact_removed(state: PersonState, change: Change) -> None:
+    state.facts.pop(change["key"], None)
+    state.inactive[change["key"]] = change["why"]
+
+
+def _posted(state: PersonState, change: Change) -> None:
+    state.postings.append(change["posting"])
+
+
+def _year_settled(state: PersonState, change: Change) -> None:
+    state.years[str(change["year"])] = {
+        "entitled": change["entitled"],
+        "credited": change["credited"],
+        "unit": change["unit"],
+        "settled_on": change["settled_on"],
+    }
+
+
+def _credit_settled(state: PersonState, change: Change) -> None:
+    state.credited[change["key"]] = {"amount": change["amount"], "unit": change["unit"]}
+
+
+def _grant_opened(state: PersonState, change: Change) -> None:
+    state.grants[change["grant"]["grant_id"]] = dict(change["grant"])
+
+
+def _grant_withdrawn(state: PersonState, change: Change) -> None:
+    state.grants[change["grant_id"]]["withdrawn_on"] = change["withdrawn_on"]
+
+
+def _order_placed(state: PersonState, change: Change) -> None:
+    state.orders[change["order"]["order_id"]] = dict(change["order"])
+
+
+def _order_updated(state: PersonState, change: Change) -> None:
+    state.orders[change["order_id"]].update(change["fields"])
+
+
+def _c2p_used(state: PersonState, change: Change) -> None:
+    state.c2p_uses.append(dict(change["use"]))
+
+
+def _status_changed(state: PersonState, change: Change) -> None:
+    for name in ("birth_date", "retired_on", "died_on", "merged_into"):
+        if name in change:
+            setattr(state, name, change[name])
+
+
+def _absorbed(state: PersonState, change: Change) -> None:
+    """Move another identifier's history into this account (identity merge)."""
+    other = PersonState.from_json(change["state"])
+    state.absorbed.append(change["absorbed_key"])
+    state.absorbed.extend(other.absorbed)
+    for key, fact in sorted(other.facts.items(), key=lambda item: item[1]["seq"]):
+        state.seq += 1
+        state.facts.setdefault(key, {**fact, "seq": state.seq})
+    state.inactive.update({k: v for k, v in other.inactive.items() if k not in state.inactive})
+    state.postings.extend(other.postings)
+    _merge_years(state.years, other.years)
+    _merge_credited(state.credited, other.credited)
+    state.grants.update({k: v for k, v in other.grants.items() if k not in state.grants})
+    state.orders.update({k: v for k, v in other.orders.items() if k not in state.orders})
+    state.c2p_uses.extend(other.c2p_uses)
+    state.birth_date = state.birth_date or other.birth_date
+
+
+def _merge_years(mine: dict[str, dict[str, Any]], theirs: Mapping[str, dict[str, Any]]) -> None:
+    for year, record in theirs.items():
+        if year not in mine:
+            mine[year] = dict(record)
+        elif mine[year]["unit"] == record["unit"]:
+            mine[year]["entitled"] += record["entitled"]
+            mine[year]["credited"] += record["credited"]
+
+
+def _merge_credited(mine: dict[str, dict[str, Any]], theirs: Mapping[str, dict[str, Any]]) -> None:
+    for key, record in theirs.items():
+        if key not in mine:
+            mine[key] = dict(record)
+        elif mine[key]["unit"] == record["unit"]:
+            mine[key]["amount"] += record["amount"]
+
+
+_APPLY = {
+    "fact_recorded": _fact_recorded,
+    "fact_removed": _fact_removed,
+    "posted": _posted,
+    "year_settled": _year_settled,
+    "credit_settled": _credit_settled,
+    "grant_opened": _grant_opened,
+    "grant_withdrawn": _grant_withdrawn,
+    "order_placed": _order_placed,
+    "order_updated": _order_updated,
+    "c2p_used": _c2p_used,
+    "status_changed": _status_changed,
+    "absorbed": _absorbed,
+}
