@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger import limits
+from ledger.batch import Batch, Result, now
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming
 from ledger.storage import BatchRecords, Receipt
-
-from ledger.batch import Batch, Result, now
 from schemas import Message
 
 if TYPE_CHECKING:

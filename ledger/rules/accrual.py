@@ -91,7 +91,7 @@ def _first(
     credit = cpf.credit_after_ceiling(entitled, ceiling_amount, balance)
     note = _ceiling_note(year, entitled, credit, ceiling_amount, balance, unit)
     outcome = _settled(year, entitled, credit, unit, on, note, result.explanation,
-                       ceiling_amount=ceiling_amount, balance=balance)
+                       ceiling=ceiling_amount, balance=balance)
     if credit:
         outcome.changes.insert(0, posting(incoming, on, "cpf", credit, unit, "accrual", year=year))
     return outcome
@@ -117,7 +117,7 @@ def _regularise(
     note = (f"year {year} regularised: entitled {format_hundredths(previous_entitled)} -> "
             f"{format_hundredths(entitled)} {unit}, posting {format_hundredths(change)}")
     outcome = _settled(year, entitled, previous_credited + change, unit, on, note,
-                       result.explanation, ceiling_amount=ceiling_amount, balance=balance)
+                       result.explanation, ceiling=ceiling_amount, balance=balance)
     if change:
         outcome.changes.insert(
             0, posting(incoming, on, "cpf", change, unit, "regularisation", year=year,

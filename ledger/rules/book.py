@@ -197,7 +197,7 @@ class _Folder:
             hours = book.balances[account]
             book.balances[account] = hours_to_cents(self.parameters, account, hours)
             if hours:
-                book.derived.append(_conversion_line(day, account, hours, book.balances[account]))
+                book.derived.extend(_conversion_lines(day, account, hours, book.balances[account]))
         for bucket, hours in list(book.held.items()):
             book.held[bucket] = hours_to_cents(self.parameters, _bucket_account(bucket), hours)
         for grant in book.grants.values():
@@ -264,16 +264,11 @@ def _bucket_account(bucket: str) -> str:
     return "topups" if bucket.startswith("grant:") else bucket
 
 
-def _conversion_line(day: dt.date, account: str, hours: int, cents: int) -> Posting:
-    return {
-        "on": day.isoformat(),
-        "account": account,
-        "amount": cents,
-        "unit": EUR,
-        "kind": "conversion",
-        "memo": f"{hours / 100:.2f} h converted to EUR",
-        "hours": hours,
-    }
+def _conversion_lines(day: dt.date, account: str, hours: int, cents: int) -> list[Posting]:
+    """The 2019 conversion as two lines: the hours leave, the euros arrive."""
+    common = {"on": day.isoformat(), "account": account, "kind": "conversion",
+              "memo": f"{hours / 100:.2f} h converted to EUR"}
+    return [{**common, "amount": -hours, "unit": HOURS}, {**common, "amount": cents, "unit": EUR}]
 
 
 def fold(

@@ -9,6 +9,7 @@ from typing import Any
 from ledger.money import format_hundredths
 from ledger.parameters import Parameters
 from ledger.rules.common import (
+    FAR_FUTURE,
     Context,
     Incoming,
     Outcome,
@@ -145,7 +146,7 @@ def check_use(state: PersonState, incoming: Incoming, context: Context) -> None:
     _check_reserved(state, use, points, balance, day(str(data["birth_date"])), on, parameters)
 
 
-_FAR = dt.date(9999, 12, 31)
+_FAR = FAR_FUTURE
 
 
 def _check_block(use: str, points: int, on: dt.date, parameters: Parameters) -> None:

@@ -11,7 +11,7 @@ from ledger.parameters import Parameters
 from ledger.rules.book import Book, fold
 from ledger.state import Change, PersonState, Posting
 
-FAR_FUTURE = dt.date(9999, 12, 31)
+FAR_FUTURE = dt.date(9000, 1, 1)  # far enough, and still +1 day safe
 
 
 class Rejected(Exception):

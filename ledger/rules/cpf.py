@@ -162,8 +162,7 @@ def entitlement(
     unit = parameters.get("cpf_unit", start)
     if unit == HOURS:
         amount, used = _hours_amount(parameters, start, profile, ratio, months,
-                                     in_unit(parameters, "cpf", statutory_balance,
-                                             balance_unit, balance_unit), balance_unit)
+                                     statutory_balance, balance_unit)
     else:
         amount, used = _euro_amount(parameters, start, profile, ratio, months, esat)
     explanation = {
@@ -179,6 +178,11 @@ def entitlement(
         "entitled": format_hundredths(amount),
     }
     return Entitlement(year, unit, amount, profile, ratio, explanation)
+
+
+def profile_of(year: int, facts: Mapping[str, Fact], parameters: Parameters) -> str:
+    """The profile (standard or enhanced) of acquisition year N."""
+    return _profile(year, _gather(year, facts), parameters)[0]
 
 
 def _months(
@@ -230,9 +234,7 @@ def _euro_amount(
     standard = parameters.amount("cpf_annual_amount_standard", start)
     full_ratio = parameters.fraction("cpf_full_amount_ratio", start)
     months_year = int(parameters.get("cpf_months_per_year", start))
-    if esat and parameters.flag("cpf_esat_full_amount", start):
-        salaried = amount
-    elif ratio >= full_ratio:
+    if (esat and parameters.flag("cpf_esat_full_amount", start)) or ratio >= full_ratio:
         salaried = amount
     else:
         salaried = ceil_cents(amount * ratio) if ratio else 0
@@ -254,17 +256,6 @@ def credit_after_ceiling(amount: int, ceiling_amount: int, balance: int) -> int:
     return max(0, min(amount, ceiling_amount - balance))
 
 
-def posting_unit(parameters: Parameters, day: dt.date) -> str:
-    from ledger.rules.book import unit_on
-
-    return unit_on(parameters, day)
-
-
-def to_posting_unit(parameters: Parameters, amount: int, unit: str, day: dt.date) -> int:
-    """An hours amount posted on or after the euro switch is converted at 15 EUR/h."""
-    return in_unit(parameters, "cpf", amount, unit, posting_unit(parameters, day))
-
-
 __all__ = [
     "ACCRUAL_FACT_TYPES",
     "EUR",
@@ -272,6 +263,6 @@ __all__ = [
     "ceiling",
     "credit_after_ceiling",
     "entitlement",
-    "to_posting_unit",
+    "profile_of",
     "year_of_fact",
 ]

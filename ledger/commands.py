@@ -1,0 +1,169 @@
+"""The CLI commands: each builds what it needs from the settings (the composition root)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ledger import ingest
+from ledger.application import Ledger
+from ledger.cli import EXIT_FAILURE, print_json
+from ledger.config import Settings
+from projections.reader import Reader, UnknownMessage
+
+OUTCOMES = ("accepted", "duplicate", "rejected")
+
+
+@contextmanager
+def _ledger(settings: Settings) -> Iterator[Ledger]:
+    ledger = Ledger(settings)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _interactive(arguments: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() and not getattr(arguments, "json", False)
+
+
+def _progress(arguments: argparse.Namespace, total: int | None, unit: str) -> Any:
+    if not _interactive(arguments):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr, leave=False)
+
+
+def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
+    settings.warn_if_insecure()
+    counts: Counter[str] = Counter()
+    with _ledger(settings) as ledger:
+        for name in arguments.files:
+            size = None if name == "-" else Path(name).stat().st_size
+            progress = _progress(arguments, size, "B")
+            with ingest.open_input(name) as stream:
+                counts += ingest.ingest_lines(ledger, ingest.parse_lines(name, stream), progress)
+            if progress is not None:
+                progress.close()
+    summary = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+    if arguments.json:
+        print_json(summary)
+    else:
+        print(" ".join(f"{outcome}={count}" for outcome, count in summary.items()))
+    return 0
+
+
+def run_balance(arguments: argparse.Namespace, settings: Settings) -> int:
+    as_of = arguments.as_of or dt.date.today()
+    with _ledger(settings) as ledger:
+        document = Reader(ledger).balance(arguments.person, as_of, arguments.known_at)
+    if arguments.json:
+        print_json(document)
+    else:
+        _print_balance(document)
+    return 0
+
+
+def _print_balance(document: dict[str, Any]) -> None:
+    print(f"{document['person']} as of {document['as_of']}: {document['status']}"
+          + (" (in arrears)" if document["in_arrears"] else ""))
+    for name, account in document["accounts"].items():
+        ceiling = f" / ceiling {account['ceiling']}" if "ceiling" in account else ""
+        print(f"  {name:<7} {account['balance']:>10} {account['unit']}{ceiling}")
+    print(f"  held    {document['held']:>10}\n  available {document['available']:>8}")
+    for pending in document["pending"]:
+        print(f"  pending {pending['year']}: cpf {pending['cpf']}")
+
+
+def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:
+    with _ledger(settings) as ledger:
+        lines = Reader(ledger).statement(arguments.person, arguments.start, arguments.end)
+    if arguments.json:
+        print_json(lines)
+        return 0
+    for line in lines:
+        memo = line.get("memo") or line.get("year") or ""
+        print(f"{line['on']}  {line['account']:<7} {line['amount']:>10} {line['unit']:<6} "
+              f"{line['kind']:<18} {memo}")
+    return 0
+
+
+def run_explain(arguments: argparse.Namespace, settings: Settings) -> int:
+    with _ledger(settings) as ledger:
+        document = Reader(ledger).explain(arguments.person, arguments.year)
+    if arguments.json:
+        print_json(document)
+        return 0
+    result = document["result"]
+    print(f"{document['person']} year {document['year']}: {document['status']}")
+    for name in ("unit", "facts", "hours_worked", "ratio", "self_employed_months", "profile",
+                 "profile_reasons", "parameters", "entitled", "ceiling", "balance", "credited",
+                 "note"):
+        if name in result:
+            print(f"  {name}: {result[name]}")
+    return 0
+
+
+def run_message(arguments: argparse.Namespace, settings: Settings) -> int:
+    with _ledger(settings) as ledger:
+        try:
+            document = Reader(ledger).message(arguments.source, arguments.message_id)
+        except UnknownMessage as error:
+            print(f"cpa-ledger: {error}", file=sys.stderr)
+            return EXIT_FAILURE
+    if arguments.json:
+        print_json(document)
+    else:
+        reason = f" ({document['reason']})" if document["reason"] else ""
+        print(f"{document['source']}/{document['message_id']}: {document['outcome']}{reason}"
+              f" — {document['detail']}")
+    return 0
+
+
+def run_demo(arguments: argparse.Namespace, settings: Settings) -> int:
+    from ledger import demo
+
+    first, last = arguments.years
+    plan = demo.DemoSettings(persons=arguments.persons, year_from=first, year_to=last,
+                             seed=arguments.seed)
+    with _ledger(settings) as ledger:
+        report = run_demo_feed(ledger, plan, _progress(arguments, None, "msg"))
+    if arguments.json:
+        print_json(report)
+    else:
+        for name, value in report.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+def run_demo_feed(ledger: Ledger, plan: Any, progress: Any = None) -> dict[str, Any]:
+    """Generate the demo feed, ingest it in batches, and summarise."""
+    import orjson
+
+    import schemas
+    from ledger import demo
+
+    started = time.perf_counter()
+    lines = (
+        ingest.Line(schemas.parse(orjson.dumps(message)), ("demo", str(index)), 1)
+        for index, message in enumerate(demo.generate(plan))
+    )
+    counts = ingest.ingest_lines(ledger, lines, progress)
+    elapsed = time.perf_counter() - started
+    total = sum(counts.values())
+    return {
+        "persons": plan.persons,
+        "years": f"{plan.year_from}-{plan.year_to}",
+        "messages": total,
+        **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
+        "seconds": round(elapsed, 2),
+        "messages_per_second": round(total / elapsed) if elapsed else 0,
+    }
