@@ -256,14 +256,17 @@ class Ledger:
     def _load(self, key: str, batch: Batch) -> PersonAccount:
         """The account of a person key, opened (unsaved) when the ledger never saw it."""
         account_id = aggregate_id(key)
-        account = batch.touched.get(account_id) or self._cache.get(account_id)
+        account: PersonAccount | None = batch.touched.get(account_id) or self._cache.get(
+            account_id
+        )
         if account is None:
             try:
                 account = self.app.repository.get(account_id)
             except AggregateNotFoundError:
                 account = open_account(account_id, key)
+        assert isinstance(account, PersonAccount)
         self._remember(account)
-        return account  # type: ignore[no-any-return]
+        return account
 
     def _account(self, key: str, batch: Batch) -> PersonAccount:
         """The account that answers for a person key, following identity merges."""
@@ -293,7 +296,7 @@ class Ledger:
 
     def _calendar(self) -> LedgerCalendar:
         try:
-            calendar = self.app.repository.get(CALENDAR_ID)
+            calendar: object = self.app.repository.get(CALENDAR_ID)
         except AggregateNotFoundError:
             return start_calendar()
         assert isinstance(calendar, LedgerCalendar)

@@ -9,6 +9,7 @@ delivered again; the calendar already holds the year, and persons already settle
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,12 +38,13 @@ def close_year(
     if prior is not None:
         return [_repeat(ledger, key, message, prior, trackings, channel)]
     year, credited_on = int(message.data["year"]), str(message.data["credited_on"])
-    refusal = _mark_closed(ledger, year, credited_on, message)
+    refusal = _check(ledger, year, credited_on) or _mark_closed(ledger, year, credited_on, message)
     if refusal is not None:
-        receipt = Receipt(key[0], key[1], message.digest, "rejected", "year_already_closed",
-                          refusal, None, message.type, now(), channel)
+        reason, detail = refusal
+        receipt = Receipt(key[0], key[1], message.digest, "rejected", reason, detail, None,
+                          message.type, now(), channel)
         _save_receipt(ledger, receipt, trackings)
-        return [Result("rejected", "year_already_closed", refusal, key[0], key[1])]
+        return [Result("rejected", reason, detail, key[0], key[1])]
     incoming = Incoming(message.source, message.message_id, message.type, message.published_on,
                         message.data)
     settled = _sweep(ledger, year, credited_on, incoming)
@@ -70,8 +72,19 @@ def _repeat(
     return Result(outcome, reason, detail, key[0], key[1])
 
 
-def _mark_closed(ledger: Ledger, year: int, credited_on: str, message: Item) -> str | None:
-    """Record the year in the calendar; a refusal text when another message closed it."""
+def _check(ledger: Ledger, year: int, credited_on: str) -> tuple[str, str] | None:
+    first = ledger.parameters.day("rulebook_first_day", dt.date(2015, 1, 1))
+    if year < first.year:
+        return "not_in_force", f"data.year {year} is before the rulebook's start"
+    if credited_on < f"{year + 1}-01-01":
+        return "inconsistent_dates", "data.credited_on must be after the year it closes"
+    return None
+
+
+def _mark_closed(
+    ledger: Ledger, year: int, credited_on: str, message: Item
+) -> tuple[str, str] | None:
+    """Record the year in the calendar; a refusal when another message closed it."""
     calendar = ledger._calendar()
     existing = calendar.closed.get(str(year))
     if existing is None:
@@ -80,7 +93,8 @@ def _mark_closed(ledger: Ledger, year: int, credited_on: str, message: Item) -> 
         return None
     if (existing["source"], existing["message_id"]) == (message.source, message.message_id):
         return None  # this very message closed it before a crash: resume the sweep
-    return f"year {year} was already closed by {existing['source']}/{existing['message_id']}"
+    return ("year_already_closed",
+            f"year {year} was already closed by {existing['source']}/{existing['message_id']}")
 
 
 def _sweep(ledger: Ledger, year: int, credited_on: str, incoming: Incoming) -> int:

@@ -45,6 +45,7 @@ PERSON_TYPES = FACT_TYPES | {
 def decide(state: PersonState, incoming: Incoming, context: Context) -> Iterator[Step]:
     """The steps of one message. The first raises Rejected or returns the primary changes;
     later steps reconcile what the first changed (regularisations, derived credits)."""
+    _check_in_force(incoming, context)
     if incoming.supersedes is not None and incoming.type not in FACT_TYPES:
         raise Rejected("not_supported", f"{incoming.type} cannot supersede another message")
     if incoming.type in FACT_TYPES or incoming.type == "fact.retracted":
@@ -56,6 +57,25 @@ def decide(state: PersonState, incoming: Incoming, context: Context) -> Iterator
             yield lambda current: _after_retirement(current, incoming, context)
     else:
         raise Rejected("not_supported", f"{incoming.type} is not decided per person")
+
+
+_UNDATED_FIELDS = frozenset({"birth_date"})
+
+
+def _check_in_force(incoming: Incoming, context: Context) -> None:
+    """Refuse dates the rulebook does not cover (it starts on 2015-01-01)."""
+    first = context.parameters.day("rulebook_first_day", dt.date(2015, 1, 1))
+    for name, value in incoming.data.items():
+        if name in _UNDATED_FIELDS:
+            continue
+        if name == "year" and isinstance(value, int) and value < first.year:
+            raise Rejected("not_in_force", f"data.year {value} is before the rulebook's start")
+        if isinstance(value, str) and _is_date(value) and value < first.isoformat():
+            raise Rejected("not_in_force", f"data.{name} {value} is before the rulebook's start")
+
+
+def _is_date(text: str) -> bool:
+    return len(text) == 10 and text[4] == "-" and text[7] == "-" and text[:4].isdigit()
 
 
 # Facts: record, supersede, retract, then reconcile what they feed.
@@ -102,6 +122,8 @@ def _check_fact(state: PersonState, incoming: Incoming, context: Context) -> Non
     if incoming.type == "civic_engagement.declared":
         if not context.parameters.flag("cec_in_force", dt.date(int(data["year"]), 1, 1)):
             raise Rejected("not_in_force", "the CEC covers activity years from 2017")
+        if str(data["validated_on"]) < f"{data['year']}-01-01":
+            raise Rejected("inconsistent_dates", "data.validated_on is before the activity year")
 
 
 def _record(incoming: Incoming, previous: Mapping[str, Any] | None) -> Outcome:

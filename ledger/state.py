@@ -94,7 +94,11 @@ def _year_settled(state: PersonState, change: Change) -> None:
 
 
 def _credit_settled(state: PersonState, change: Change) -> None:
-    state.credited[change["key"]] = {"amount": change["amount"], "unit": change["unit"]}
+    state.credited[change["key"]] = {
+        "amount": change["amount"],
+        "unit": change["unit"],
+        "on": change.get("on"),
+    }
 
 
 def _grant_opened(state: PersonState, change: Change) -> None:

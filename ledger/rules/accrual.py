@@ -15,6 +15,7 @@ from ledger.rules.common import (
     book_on,
     day,
     is_closed_on,
+    later,
     posting,
     statutory_balance,
 )
@@ -159,11 +160,15 @@ def _settled(
 def regularise_closed(
     state: PersonState, years: set[int], incoming: Incoming, context: Context
 ) -> Outcome:
-    """Recompute every touched year that is already closed (rules §3.6)."""
+    """Recompute every touched year that is already closed (rules §3.6), dated the triggering
+    message's publication (never before the year's own settlement)."""
     outcome = Outcome()
     for year in sorted(years):
         if year in context.closed_years:
-            outcome.extend(settle(state, year, incoming.published_on, incoming, context))
+            record = state.years.get(str(year))
+            settled_on = record["settled_on"] if record else context.closed_years[year]
+            on = later(incoming.published_on, settled_on)
+            outcome.extend(settle(state, year, on, incoming, context))
     return outcome
 
 

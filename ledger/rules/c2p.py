@@ -110,7 +110,8 @@ def _reconcile_quarter(
         [posting(incoming, incoming.published_on, "c2p", delta, "points",
                  "c2p_acquired" if delta > 0 else "c2p_regularisation",
                  memo=f"C2P exposure {year}Q{quarter}", year=year),
-         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": "points"}],
+         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": "points",
+          "on": incoming.published_on}],
         [*notes, f"C2P {year}Q{quarter}: {delta:+d} points"],
     )
 

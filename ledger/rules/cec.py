@@ -8,7 +8,16 @@ from typing import Any
 
 from ledger.money import format_hundredths
 from ledger.rules.book import in_unit, unit_on
-from ledger.rules.common import Context, Incoming, Outcome, book_on, day, is_closed_on, posting
+from ledger.rules.common import (
+    Context,
+    Incoming,
+    Outcome,
+    book_on,
+    day,
+    is_closed_on,
+    later,
+    posting,
+)
 from ledger.state import PersonState
 
 CEC_TYPE = "civic_engagement.declared"
@@ -48,14 +57,16 @@ def reconcile(
     year_start = dt.date(year, 1, 1)
     thresholds = parameters.get("cec_thresholds", year_start)
     qualifying = [d for d in _qualifying(state, activity, year) if meets_threshold(d, thresholds)]
-    on = str(qualifying[0]["validated_on"]) if qualifying else incoming.published_on
-    if incoming.type == CEC_TYPE and incoming.data.get("activity") == activity:
-        on = str(incoming.data["validated_on"]) if qualifying else on
+    previous = state.credited.get(credit_key(activity, year))
+    first_on = str(qualifying[0]["validated_on"]) if qualifying else incoming.published_on
+    on = later(first_on, None if previous is None else previous.get("on"))
     unit = unit_on(parameters, day(on))
     credit = parameters.amount("cec_credit", year_start)
-    target = in_unit(parameters, "cec", credit, str(_unit_of(parameters, year_start)), unit)
-    target = target if qualifying else 0
-    previous = state.credited.get(credit_key(activity, year))
+    target = (
+        in_unit(parameters, "cec", credit, _unit_of(parameters, year_start), unit)
+        if qualifying
+        else 0
+    )
     done = 0 if previous is None else in_unit(parameters, "cec", previous["amount"],
                                               previous["unit"], unit)
     return _post(state, activity, year, target - done, done, on, unit, incoming, context,
@@ -93,7 +104,7 @@ def _post(
     kind = "cec_credit" if delta > 0 else "cec_regularisation"
     return Outcome(
         [posting(incoming, on, "cec", delta, unit, kind, year=year, memo=f"CEC {activity} {year}"),
-         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": unit}],
+         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": unit, "on": on}],
         [f"CEC {activity} {year}: {format_hundredths(delta)} {unit}"],
     )
 

@@ -103,3 +103,8 @@ def is_closed_on(state: PersonState, on: dt.date) -> bool:
 
 def is_frozen_on(state: PersonState, on: dt.date) -> bool:
     return state.retired_on is not None and on >= day(state.retired_on)
+
+
+def later(first: str, second: str | None) -> str:
+    """The later of two ISO dates (a correction is never dated before what it corrects)."""
+    return first if second is None or first >= second else second

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ledger.money import format_hundredths, parse_hundredths
 from ledger.rules.book import HOURS, in_unit, unit_on
-from ledger.rules.common import Context, Incoming, Outcome, Rejected, day, posting
+from ledger.rules.common import Context, Incoming, Outcome, Rejected, day, later, posting
 from ledger.state import PersonState
 
 DIF_TYPE = "dif.registered"
@@ -30,11 +30,12 @@ def reconcile(state: PersonState, incoming: Incoming, context: Context) -> Outco
     """Post the active registration's value minus what was already posted."""
     parameters = context.parameters
     active = [fact for fact in state.facts.values() if fact["type"] == DIF_TYPE]
-    on = str(active[0]["data"]["registered_on"]) if active else incoming.published_on
+    previous = state.credited.get(DIF_KEY)
+    first_on = str(active[0]["data"]["registered_on"]) if active else incoming.published_on
+    on = later(first_on, None if previous is None else previous.get("on"))
     unit = unit_on(parameters, day(on))
     hours = parse_hundredths(str(active[0]["data"]["hours"])) if active else 0
     target = in_unit(parameters, "dif", hours, HOURS, unit)
-    previous = state.credited.get(DIF_KEY)
     done = 0 if previous is None else in_unit(parameters, "dif", previous["amount"],
                                               previous["unit"], unit)
     delta = target - done
@@ -43,6 +44,6 @@ def reconcile(state: PersonState, incoming: Incoming, context: Context) -> Outco
     kind = "dif_registration" if previous is None else "dif_correction"
     return Outcome(
         [posting(incoming, on, "dif", delta, unit, kind, memo="DIF hours transferred"),
-         {"kind": "credit_settled", "key": DIF_KEY, "amount": target, "unit": unit}],
+         {"kind": "credit_settled", "key": DIF_KEY, "amount": target, "unit": unit, "on": on}],
         [f"DIF: {format_hundredths(delta)} {unit}"],
     )

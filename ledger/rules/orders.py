@@ -206,13 +206,20 @@ def _hold_lines(
     ]
 
 
-def _open_order(state: PersonState, incoming: Incoming, status: str) -> dict[str, Any]:
+def _open_order(
+    state: PersonState, incoming: Incoming, status: str, on_field: str
+) -> dict[str, Any]:
     order_id = str(incoming.data["order_id"])
     record = state.orders.get(order_id)
     if record is None:
         raise Rejected("unknown_order", f"no order {order_id}")
     if record["status"] != status:
         raise Rejected("order_not_open", f"order {order_id} is {record['status']}")
+    earliest = record.get("entered_on") or record["ordered_on"]
+    if str(incoming.data[on_field]) < earliest:
+        raise Rejected("inconsistent_dates", f"data.{on_field} is before {earliest}")
+    if is_closed_on(state, day(str(incoming.data[on_field]))):
+        raise Rejected("account_closed", "the account is closed (death)")
     return record
 
 
@@ -229,7 +236,7 @@ def _converted_draws(
 
 
 def enter(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
-    record = _open_order(state, incoming, "held")
+    record = _open_order(state, incoming, "held", "entered_on")
     on = str(incoming.data["entered_on"])
     draws, unit = _converted_draws(record["draws"], record["unit"], on, context.parameters)
     changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released")
@@ -244,7 +251,7 @@ def enter(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
 
 
 def cancel(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
-    record = _open_order(state, incoming, "held")
+    record = _open_order(state, incoming, "held", "cancelled_on")
     on = str(incoming.data["cancelled_on"])
     return _release(incoming, record, on, "cancelled", context)
 
@@ -271,7 +278,7 @@ def release_all(state: PersonState, incoming: Incoming, on: str, context: Contex
 
 
 def refund(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
-    record = _open_order(state, incoming, "entered")
+    record = _open_order(state, incoming, "entered", "refunded_on")
     on = str(incoming.data["refunded_on"])
     draws, unit = _converted_draws(record["draws"], record["unit"], on, context.parameters)
     total = sum(int(d["amount"]) for d in draws)

@@ -20,6 +20,8 @@ def grant(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
         raise Rejected("duplicate_grant", f"grant {grant_id} already exists")
     unit = _unit(incoming, context)
     _check_features(incoming, context)
+    if data.get("expires_on") and str(data["expires_on"]) <= str(data["granted_on"]):
+        raise Rejected("inconsistent_dates", "data.expires_on must be after data.granted_on")
     amount = parse_hundredths(str(data["amount_eur"] if unit == EUR else data["hours"]))
     record = {
         "grant_id": grant_id,
@@ -68,6 +70,8 @@ def withdraw(state: PersonState, incoming: Incoming) -> Outcome:
     if record.get("withdrawn_on"):
         raise Rejected("grant_closed", f"grant {grant_id} was already withdrawn")
     withdrawn_on = str(incoming.data["withdrawn_on"])
+    if withdrawn_on < record["granted_on"]:
+        raise Rejected("inconsistent_dates", "data.withdrawn_on is before the grant")
     return Outcome(
         [{"kind": "grant_withdrawn", "grant_id": grant_id, "withdrawn_on": withdrawn_on}],
         [f"top-up {grant_id}: unused part withdrawn on {withdrawn_on}"],

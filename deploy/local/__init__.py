@@ -1,0 +1,1 @@
+"""Throwaway PostgreSQL and Apache Kafka servers for development and the test session."""
