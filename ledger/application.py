@@ -230,6 +230,8 @@ class Ledger:
     ) -> None:
         """Settle closed years that the closing sweep has not reached for this person yet."""
         state = account.state
+        if all(str(year) in state.years for year in context.closed_years):
+            return
         for year in sorted(accrual.years_with_facts(state)):
             if year in context.closed_years and str(year) not in state.years:
                 close = Incoming("operator", f"catch-up:{year}", YEAR_CLOSE_TYPE,
@@ -288,9 +290,26 @@ class Ledger:
             self._cache.pop(account_id, None)
 
     def _save(self, batch: Batch, trackings: Sequence[Tracking]) -> None:
+        """One transaction: the batch's events with its outcomes, index rows and positions.
+        (Pending events are collected here rather than by Application.save, whose runtime
+        protocol checks and snapshot re-reads cost more than the writes.)"""
         records = BatchRecords(batch.receipts, batch.repeats, sorted(batch.person_years),
                                trackings)
-        self.app.save(*batch.touched.values(), records=records)
+        accounts = list(batch.touched.values())
+        events = [event for account in accounts for event in account.collect_events()]
+        self.app.events.put(events, records=records)
+        self._take_snapshots(accounts, events)
+
+    def _take_snapshots(self, accounts: list[PersonAccount], events: list[Any]) -> None:
+        """Snapshot, from memory, every account that crossed a multiple of the interval."""
+        crossed = {
+            event.originator_id
+            for event in events
+            if event.originator_version % limits.SNAPSHOT_INTERVAL_EVENTS == 0
+        }
+        snapshots = [PersonSnapshot.take(a) for a in accounts if a.id in crossed]
+        if snapshots and self.app.snapshots is not None:
+            self.app.snapshots.put(snapshots)
 
     # The calendar of closed years.
 

@@ -107,6 +107,7 @@ DAYS_PER_YEAR = 365
 DAYS_PER_WEEK = 7
 SUNDAY = 6
 MARCH, APRIL, JUNE, OCTOBER, DECEMBER = 3, 4, 6, 10, 12
+YEAR_END = (DECEMBER, 31)
 ONE_DAY = timedelta(days=1)
 WAVE_OPENS_DAY = 3  # a quarter's facts go out from the 3rd of the next month, 08:00 ...
 WAVE_OPENS_HOUR = 8
@@ -139,6 +140,27 @@ REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93
     RANK_LIFE,
     RANK_MERGE,
 ) = range(11)
+ROUTES: dict[str, tuple[int, str]] = {  # type: rank inside a wave, usual producer
+    "employment.declared": (RANK_EMPLOYMENT, DSN),
+    "fact.retracted": (RANK_RETRACTION, DSN),
+    "jobseeker.registered": (RANK_STATUS, FRANCE_TRAVAIL),
+    "self_employment.declared": (RANK_STATUS, URSSAF),
+    "qualification.declared": (RANK_STATUS, OPERATOR),
+    "disability.recognised": (RANK_STATUS, AGEFIPH),
+    "dif.registered": (RANK_STATUS, MARKETPLACE),
+    "civic_engagement.declared": (RANK_CIVIC, ASP),
+    "topup.granted": (RANK_TOPUP, EDEF),
+    "training.ordered": (RANK_TRAINING, MARKETPLACE),
+    "training.entered": (RANK_TRAINING, MARKETPLACE),
+    "training.cancelled": (RANK_TRAINING, MARKETPLACE),
+    "training.refunded": (RANK_TRAINING, MARKETPLACE),
+    "topup.withdrawn": (RANK_WITHDRAWAL, EDEF),
+    "hardship.exposure.declared": (RANK_EXPOSURE, CARSAT),
+    "hardship.points.used": (RANK_POINTS, CARSAT),
+    "person.retired": (RANK_LIFE, CNAV),
+    "person.deceased": (RANK_LIFE, INSEE),
+    "person.merged": (RANK_MERGE, SNGI),
+}
 
 # --- Persons -----------------------------------------------------------------------------------
 BIRTH_FIRST, BIRTH_LAST = date(1953, 1, 1), date(2006, 12, 31)
@@ -190,6 +212,7 @@ REGISTRATION_DELAY_DAYS_MAX = 15
 LAST_AMENDABLE_MONTH = 9  # in-year corrections go out in a later wave of the same year
 CORRECTION_PROBABILITY = 0.04
 DUPLICATE_PROBABILITY = 0.01  # declared twice by mistake, the copy retracted later
+AMENDED_PROBABILITY = CORRECTION_PROBABILITY + DUPLICATE_PROBABILITY
 CORRECTED_SHARE = (0.7, 1.2)
 LATE_FIX_PROBABILITY = 0.04
 
@@ -353,6 +376,20 @@ class _Fact(NamedTuple):
     supersedes: str | None = None
 
 
+def _fact(
+    kind: str,
+    message_id: str,
+    person: str,
+    due: date,
+    data: Message,
+    *,
+    source: str | None = None,
+    supersedes: str | None = None,
+) -> _Fact:
+    rank, usual_source = ROUTES[kind]
+    return _Fact(rank, due, kind, source or usual_source, message_id, person, data, supersedes)
+
+
 def _wave(year: int, quarter: int) -> _Wave:
     last = _month_end(year, MONTHS_PER_QUARTER * quarter)
     following = last + ONE_DAY
@@ -502,7 +539,8 @@ class _Person:
     late_fix: _LateFix | None = None  # a correction after the year was closed
 
 
-class _Life(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class _Life:
     """What the career-long draws need to know."""
 
     settings: DemoSettings
@@ -682,69 +720,49 @@ def _career_facts(rng: random.Random, life: _Life) -> list[_Fact]:
 
 
 def _lifecycle_facts(rng: random.Random, life: _Life) -> list[_Fact]:
+    """A full-rate retirement reported by the pension fund, a death, a merge of identifiers."""
     career, identity, index = life.career, life.identity, life.index
     facts: list[_Fact] = []
-    died_on = career.died_on
-    retires_on = career.retires_on
-    if (died_on is None or retires_on < died_on) and retires_on <= life.settings.horizon:
-        if rng.random() < RETIREMENT_REPORTED_PROBABILITY:
-            data = {"retired_on": retires_on.isoformat(), "full_rate": True}
-            person = identity.on(retires_on)
-            facts.append(
-                _Fact(
-                    RANK_LIFE, retires_on, "person.retired", CNAV, f"retired:{index}", person, data
-                )
-            )
+    retires_on, died_on = career.retires_on, career.died_on
+    retires = (died_on is None or retires_on < died_on) and retires_on <= life.settings.horizon
+    if retires and rng.random() < RETIREMENT_REPORTED_PROBABILITY:
+        data = {"retired_on": retires_on.isoformat(), "full_rate": True}
+        facts.append(
+            _fact("person.retired", f"retired:{index}", identity.on(retires_on), retires_on, data)
+        )
     if died_on is not None:
         data = {"died_on": died_on.isoformat()}
         facts.append(
-            _Fact(
-                RANK_LIFE,
-                died_on,
-                "person.deceased",
-                INSEE,
-                f"deceased:{index}",
-                identity.on(died_on),
-                data,
-            )
+            _fact("person.deceased", f"deceased:{index}", identity.on(died_on), died_on, data)
         )
     if identity.merged_on is not None:
         data = {"absorbed": identity.nia, "merged_on": identity.merged_on.isoformat()}
         facts.append(
-            _Fact(
-                RANK_MERGE,
-                identity.merged_on,
-                "person.merged",
-                SNGI,
-                f"merged:{index}",
-                identity.nir,
-                data,
-            )
+            _fact("person.merged", f"merged:{index}", identity.nir, identity.merged_on, data)
         )
     return facts
 
 
 def _qualification_facts(rng: random.Random, life: _Life) -> list[_Fact]:
+    """A low-qualification declaration, and for some a later one that ends it."""
     if rng.random() >= LOW_QUALIFIED_PROBABILITY:
         return []
     source = rng.choice(QUALIFICATION_SOURCES)
-    declared_on = _day(rng, life.first, life.last)
-    facts = [_qualification_fact(life, source, 0, declared_on, low_qualified=True)]
-    later = _plus(declared_on, REQUALIFIED_AFTER_DAYS)
+    days = [_day(rng, life.first, life.last)]
+    later = _plus(days[0], REQUALIFIED_AFTER_DAYS)
     if later <= life.last and rng.random() < REQUALIFIED_PROBABILITY:
-        requalified_on = _day(rng, later, life.last)
-        facts.append(_qualification_fact(life, source, 1, requalified_on, low_qualified=False))
-    return facts
-
-
-def _qualification_fact(
-    life: _Life, source: str, number: int, day: date, *, low_qualified: bool
-) -> _Fact:
-    data = {"low_qualified": low_qualified, "declared_on": day.isoformat()}
-    message_id = f"qualification:{life.index}:{number}"
-    return _Fact(
-        RANK_STATUS, day, "qualification.declared", source, message_id, life.identity.on(day), data
-    )
+        days.append(_day(rng, later, life.last))
+    return [
+        _fact(
+            "qualification.declared",
+            f"qualification:{life.index}:{number}",
+            life.identity.on(day),
+            day,
+            {"low_qualified": number == 0, "declared_on": day.isoformat()},
+            source=source,
+        )
+        for number, day in enumerate(days)
+    ]
 
 
 def _disability_facts(rng: random.Random, life: _Life) -> list[_Fact]:
@@ -755,17 +773,8 @@ def _disability_facts(rng: random.Random, life: _Life) -> list[_Fact]:
     if rng.random() < BOETH_LIMITED_PROBABILITY:
         years = rng.randint(*BOETH_YEARS)
         data["to"] = _plus(start, years * DAYS_PER_YEAR - 1).isoformat()
-    return [
-        _Fact(
-            RANK_STATUS,
-            start,
-            "disability.recognised",
-            AGEFIPH,
-            f"boeth:{life.index}",
-            life.identity.on(start),
-            data,
-        )
-    ]
+    person = life.identity.on(start)
+    return [_fact("disability.recognised", f"boeth:{life.index}", person, start, data)]
 
 
 class _Dif(NamedTuple):
@@ -774,7 +783,7 @@ class _Dif(NamedTuple):
 
 
 def _dif(rng: random.Random, life: _Life) -> tuple[list[_Fact], _Dif | None]:
-    """DIF registrations (sometimes amended), and what the rights estimate should count."""
+    """DIF registrations (a few amended), and what the rights estimate should count."""
     first, last = max(DIF_OPENS, life.first), min(DIF_CLOSES, life.last)
     if life.career.start >= DIF_OPENS or first > last or rng.random() >= DIF_PROBABILITY:
         return [], None
@@ -798,15 +807,14 @@ def _dif_fact(life: _Life, number: int, dif: _Dif) -> _Fact:
         "registered_on": dif.registered_on.isoformat(),
     }
     supersedes = f"dif:{life.index}:{number - 1}" if number else None
-    return _Fact(
-        RANK_STATUS,
-        dif.registered_on,
+    person = life.identity.on(dif.registered_on)
+    return _fact(
         "dif.registered",
-        MARKETPLACE,
         f"dif:{life.index}:{number}",
-        life.identity.on(dif.registered_on),
+        person,
+        dif.registered_on,
         data,
-        supersedes,
+        supersedes=supersedes,
     )
 
 
@@ -821,6 +829,7 @@ def _civic_facts(rng: random.Random, life: _Life) -> list[_Fact]:
 
 
 def _civic_fact(rng: random.Random, life: _Life, activity: str, year: int) -> _Fact:
+    """One activity year, validated the next spring; some below the activity's threshold."""
     threshold, main_threshold = CIVIC_THRESHOLDS[activity]
     if rng.random() < CEC_BELOW_THRESHOLD_PROBABILITY:
         quantity = rng.randint(1, threshold - 1)
@@ -833,18 +842,11 @@ def _civic_fact(rng: random.Random, life: _Life, activity: str, year: int) -> _F
     validated_on = _day(rng, _on(year + 1, VALIDATION_FIRST), _on(year + 1, VALIDATION_LAST))
     data["validated_on"] = validated_on.isoformat()
     person = life.identity.on(date(year, DECEMBER, 31))
-    return _Fact(
-        RANK_CIVIC,
-        validated_on,
-        "civic_engagement.declared",
-        ASP,
-        f"cec:{life.index}:{year}",
-        person,
-        data,
-    )
+    message_id = f"cec:{life.index}:{year}"
+    return _fact("civic_engagement.declared", message_id, person, validated_on, data)
 
 
-# --- Hardship (C2P) -------------------------------------------------------------------------------
+# --- Hardship (C2P) ------------------------------------------------------------------------------
 
 
 class _Exposure(NamedTuple):
@@ -874,11 +876,10 @@ def _whole_years(life: _Life) -> range:
 
 
 def _exposure(rng: random.Random, job: tuple[str, ...], year: int) -> _Exposure | None:
-    if rng.random() < HARDSHIP_FULL_YEAR_PROBABILITY:
-        drawn = QUARTERS
-    else:
+    drawn: tuple[int, ...] = QUARTERS
+    if rng.random() >= HARDSHIP_FULL_YEAR_PROBABILITY:
         drawn = tuple(sorted(rng.sample(QUARTERS, rng.randint(1, len(QUARTERS) - 1))))
-    # Only quarters and factors in force on the whole quarter (the lists changed in 2016, 2017).
+    # Only quarters and factors in force on the whole quarter (the list changed in 2016 and 2017).
     quarters = tuple(q for q in drawn if any(_in_force(factor, year, q) for factor in job))
     factors = tuple(f for f in job if all(_in_force(f, year, quarter) for quarter in quarters))
     return _Exposure(year, quarters, factors) if quarters and factors else None
@@ -886,12 +887,13 @@ def _exposure(rng: random.Random, job: tuple[str, ...], year: int) -> _Exposure 
 
 def _in_force(factor: str, year: int, quarter: int) -> bool:
     since, until = FACTORS_IN_FORCE[factor]
-    return since <= _quarter_first(year, quarter) and (
-        until is None or _quarter_last(year, quarter) < until
-    )
+    if since > _quarter_first(year, quarter):
+        return False
+    return until is None or _quarter_last(year, quarter) < until
 
 
 def _exposure_fact(life: _Life, exposure: _Exposure) -> _Fact:
+    """Declared with the payroll of the year's end, by the main employer."""
     year_end = date(exposure.year, DECEMBER, 31)
     data = {
         "employer": life.career.employer,
@@ -900,15 +902,9 @@ def _exposure_fact(life: _Life, exposure: _Exposure) -> _Fact:
         "factors": list(exposure.factors),
         "birth_date": life.birth.isoformat(),
     }
-    return _Fact(
-        RANK_EXPOSURE,
-        year_end,
-        "hardship.exposure.declared",
-        CARSAT,
-        f"c2p:{life.index}:{exposure.year}",
-        life.identity.on(year_end),
-        data,
-    )
+    message_id = f"c2p:{life.index}:{exposure.year}"
+    person = life.identity.on(year_end)
+    return _fact("hardship.exposure.declared", message_id, person, year_end, data)
 
 
 def _points_use_facts(rng: random.Random, life: _Life, exposures: list[_Exposure]) -> list[_Fact]:
@@ -926,17 +922,8 @@ def _points_use_facts(rng: random.Random, life: _Life, exposures: list[_Exposure
         "requested_on": requested_on.isoformat(),
         "birth_date": life.birth.isoformat(),
     }
-    return [
-        _Fact(
-            RANK_POINTS,
-            requested_on,
-            "hardship.points.used",
-            CARSAT,
-            f"c2p:{life.index}:use",
-            life.identity.on(requested_on),
-            data,
-        )
-    ]
+    person = life.identity.on(requested_on)
+    return [_fact("hardship.points.used", f"c2p:{life.index}:use", person, requested_on, data)]
 
 
 def _points_use(rng: random.Random, birth: date, day: date, available: int) -> tuple[str, int]:
@@ -952,7 +939,7 @@ def _points_use(rng: random.Random, birth: date, day: date, available: int) -> t
 
 
 def _points(exposures: list[_Exposure], birth: date) -> int:
-    """Points acquired, roughly as the rulebook counts them (§8)."""
+    """Points acquired, counted roughly as the rulebook does (§8)."""
     before = after = 0
     for exposure in exposures:
         for quarter in exposure.quarters:
@@ -978,7 +965,8 @@ class _Grant(NamedTuple):
 
 
 class _Order(NamedTuple):
-    number: int
+    order_id: str
+    tag: str  # `<person index>:<order number>`: the end of every message id about the order
     ordered_on: date
     certification: str
     price_cents: int
@@ -1011,16 +999,18 @@ def _training(
     budget_cents: int,
     volunteer: bool,
 ) -> tuple[list[_Fact], int]:
-    """The facts of one training (and its top-up), and what it costs the rights."""
-    grant = _grant(rng, life, number, ordered_on)
+    """The facts of one training (and its top-up), and what it takes from the rights."""
+    tag = f"{life.index}:{number}"
+    grant = _grant(rng, life, tag, ordered_on)
     means_cents = budget_cents + (grant.amount_eur * CENTS_PER_EURO if grant else 0)
     priced = _priced(rng, means_cents)
     if priced is None:
         return [], 0
     certification, price_cents = priced
-    order = _Order(number, ordered_on, certification, price_cents, life.identity.on(ordered_on))
+    person = life.identity.on(ordered_on)
+    order = _Order(f"order:{tag}", tag, ordered_on, certification, price_cents, person)
     facts = [_order_fact(rng, life, order, volunteer)]
-    outcome, cancelled_on = _outcome_facts(rng, life, order)
+    outcome, cancelled_on = _outcome_facts(rng, order)
     if grant is not None:
         facts += _grant_facts(rng, order, grant, cancelled_on)
     return facts + outcome, 0 if cancelled_on else price_cents
@@ -1028,9 +1018,8 @@ def _training(
 
 def _rights_estimate(life: _Life, dif: _Dif | None, day: date) -> int:
     """A prudent guess of the rights available on `day`, in cents (years credited by then)."""
-    ratio = life.career.part_time * (
-        life.career.stability + (1 - life.career.stability) * UNSTEADY_RATIO
-    )
+    career = life.career
+    ratio = career.part_time * (career.stability + (1 - career.stability) * UNSTEADY_RATIO)
     closed = range(life.first.year, min(day.year, life.settings.year_to))
     credited = [year for year in closed if date(year + 1, APRIL, CREDIT_DAY) <= day]
     total = min(EUR_CEILING * CENTS_PER_EURO, sum(_accrual(year, ratio) for year in credited))
@@ -1059,20 +1048,6 @@ def _priced(rng: random.Random, means_cents: int) -> tuple[str, int] | None:
     return certification, max(PRICE_STEP_CENTS, int(price) // PRICE_STEP_CENTS * PRICE_STEP_CENTS)
 
 
-def _order_fact(rng: random.Random, life: _Life, order: _Order, volunteer: bool) -> _Fact:
-    provider = _siret(life.settings.seed, PROVIDER_SALT, rng.randrange(PROVIDERS))
-    data: Message = {
-        "order_id": _order_id(life, order),
-        "certification": order.certification,
-        "provider": provider,
-        **_amount("price_eur", order.price_cents, order.ordered_on),
-        "ordered_on": order.ordered_on.isoformat(),
-    }
-    if volunteer and rng.random() < VOLUNTEER_TRAINING_PROBABILITY:
-        data["volunteer_training"] = True
-    return _training_fact(life, order, "training.ordered", "order", order.ordered_on, data)
-
-
 def _amount(eur_field: str, cents: int, day: date) -> dict[str, str]:
     """An amount in EUR from 2019, in whole hours (15 EUR/h) before."""
     if day >= EUR_FROM:
@@ -1081,48 +1056,50 @@ def _amount(eur_field: str, cents: int, day: date) -> dict[str, str]:
     return {"hours": format_hundredths(hours * HUNDREDTHS_PER_HOUR)}
 
 
-def _order_id(life: _Life, order: _Order) -> str:
-    return f"order:{life.index}:{order.number}"
+def _order_fact(rng: random.Random, life: _Life, order: _Order, volunteer: bool) -> _Fact:
+    data: Message = {
+        "order_id": order.order_id,
+        "certification": order.certification,
+        "provider": _siret(life.settings.seed, PROVIDER_SALT, rng.randrange(PROVIDERS)),
+        **_amount("price_eur", order.price_cents, order.ordered_on),
+        "ordered_on": order.ordered_on.isoformat(),
+    }
+    if volunteer and rng.random() < VOLUNTEER_TRAINING_PROBABILITY:
+        data["volunteer_training"] = True
+    return _fact("training.ordered", order.order_id, order.person, order.ordered_on, data)
 
 
-def _training_fact(
-    life: _Life, order: _Order, kind: str, tag: str, day: date, data: Message
-) -> _Fact:
-    message_id = f"{tag}:{life.index}:{order.number}"
-    return _Fact(RANK_TRAINING, day, kind, MARKETPLACE, message_id, order.person, data)
-
-
-def _outcome_facts(
-    rng: random.Random, life: _Life, order: _Order
-) -> tuple[list[_Fact], date | None]:
+def _outcome_facts(rng: random.Random, order: _Order) -> tuple[list[_Fact], date | None]:
     """Entered (and maybe refunded), cancelled, or still held; and the cancellation day."""
     draw = rng.random()
-    order_id = _order_id(life, order)
     if draw < ENTERED_PROBABILITY:
         entered_on = _plus(order.ordered_on, rng.randint(*ENTRY_DELAY_DAYS))
-        data = {"order_id": order_id, "entered_on": entered_on.isoformat()}
-        facts = [_training_fact(life, order, "training.entered", "entered", entered_on, data)]
+        data = {"order_id": order.order_id, "entered_on": entered_on.isoformat()}
+        facts = [_fact("training.entered", f"entered:{order.tag}", order.person, entered_on, data)]
         if rng.random() < REFUNDED_PROBABILITY:
-            facts.append(_refund_fact(rng, life, order, entered_on))
+            facts.append(_refund_fact(rng, order, entered_on))
         return facts, None
     if draw < ENTERED_PROBABILITY + CANCELLED_PROBABILITY:
         cancelled_on = _plus(order.ordered_on, rng.randint(*CANCEL_DELAY_DAYS))
-        data = {"order_id": order_id, "cancelled_on": cancelled_on.isoformat()}
-        kind = "training.cancelled"
-        return [_training_fact(life, order, kind, "cancelled", cancelled_on, data)], cancelled_on
+        data = {"order_id": order.order_id, "cancelled_on": cancelled_on.isoformat()}
+        message_id = f"cancelled:{order.tag}"
+        return [_fact("training.cancelled", message_id, order.person, cancelled_on, data)], (
+            cancelled_on
+        )
     return [], None
 
 
-def _refund_fact(rng: random.Random, life: _Life, order: _Order, entered_on: date) -> _Fact:
+def _refund_fact(rng: random.Random, order: _Order, entered_on: date) -> _Fact:
     refunded_on = _plus(entered_on, rng.randint(*REFUND_DELAY_DAYS))
-    data = {"order_id": _order_id(life, order), "refunded_on": refunded_on.isoformat()}
+    data = {"order_id": order.order_id, "refunded_on": refunded_on.isoformat()}
     if order.ordered_on >= EUR_FROM and rng.random() < PARTIAL_REFUND_PROBABILITY:
         share = rng.uniform(*PARTIAL_REFUND_SHARE)
         data["amount_eur"] = format_hundredths(round(order.price_cents * share))
-    return _training_fact(life, order, "training.refunded", "refunded", refunded_on, data)
+    return _fact("training.refunded", f"refunded:{order.tag}", order.person, refunded_on, data)
 
 
-def _grant(rng: random.Random, life: _Life, number: int, ordered_on: date) -> _Grant | None:
+def _grant(rng: random.Random, life: _Life, tag: str, ordered_on: date) -> _Grant | None:
+    """A top-up granted shortly before the order, by the employer, France Travail or a region."""
     if rng.random() >= TOPUP_PROBABILITY:
         return None
     funder_type = rng.choices(FUNDER_TYPES, FUNDER_WEIGHTS)[0]
@@ -1136,15 +1113,14 @@ def _grant(rng: random.Random, life: _Life, number: int, ordered_on: date) -> _G
     low, high = TOPUP_AMOUNTS_EUR[kind]
     amount_eur = rng.randint(low // TOPUP_STEP_EUR, high // TOPUP_STEP_EUR) * TOPUP_STEP_EUR
     granted_on = max(life.first, _plus(ordered_on, -rng.randint(*GRANT_LEAD_DAYS)))
-    grant_id = f"grant:{life.index}:{number}"
-    return _Grant(grant_id, source, funder_type, funder_id, kind, amount_eur, granted_on)
+    return _Grant(f"grant:{tag}", source, funder_type, funder_id, kind, amount_eur, granted_on)
 
 
 def _grant_facts(
     rng: random.Random, order: _Order, grant: _Grant, cancelled_on: date | None
 ) -> list[_Fact]:
-    """The grant (earmarked for the ordered certification for some, from 2025-04-17) and maybe
-    its withdrawal once the training was cancelled."""
+    """The grant (from 2025-04-17 some are earmarked for the ordered certification and expire),
+    and its withdrawal for some cancelled trainings."""
     data: Message = {
         "grant_id": grant.grant_id,
         "funder_type": grant.funder_type,
@@ -1158,28 +1134,26 @@ def _grant_facts(
         data["expires_on"] = _plus(grant.granted_on, rng.randint(*EXPIRY_DAYS)).isoformat()
         data["refundable"] = rng.random() < REFUNDABLE_PROBABILITY
     facts = [
-        _Fact(
-            RANK_TOPUP,
-            grant.granted_on,
+        _fact(
             "topup.granted",
-            grant.source,
-            f"topup:{grant.grant_id}",
+            f"topup:{order.tag}",
             order.person,
+            grant.granted_on,
             data,
+            source=grant.source,
         )
     ]
     if cancelled_on is not None and rng.random() < WITHDRAWN_PROBABILITY:
         withdrawn_on = _plus(cancelled_on, rng.randint(*WITHDRAWAL_DELAY_DAYS))
         data = {"grant_id": grant.grant_id, "withdrawn_on": withdrawn_on.isoformat()}
         facts.append(
-            _Fact(
-                RANK_WITHDRAWAL,
-                withdrawn_on,
+            _fact(
                 "topup.withdrawn",
-                grant.source,
-                f"withdrawal:{grant.grant_id}",
+                f"withdrawal:{order.tag}",
                 order.person,
+                withdrawn_on,
                 data,
+                source=grant.source,
             )
         )
     return facts
@@ -1216,6 +1190,7 @@ def _year_plan(settings: DemoSettings, person: _Person, year: int) -> _YearPlan:
 def _periods(
     rng: random.Random, settings: DemoSettings, career: _Career, first: date, last: date
 ) -> list[_Period]:
+    """One steady job, or a few short contracts with gaps (fewer when self-employed)."""
     if career.esat:
         return [_period(career, career.employer, first, last)]
     if first.year in career.self_employed:
@@ -1260,7 +1235,7 @@ def _reference(career: _Career) -> int:
 def _declarations(
     rng: random.Random, person: _Person, year: int, periods: list[_Period]
 ) -> tuple[list[_Fact], list[str]]:
-    """One payroll declaration per period, some corrected or declared twice later that year."""
+    """One payroll declaration per period, a few corrected or declared twice later that year."""
     facts: list[_Fact] = []
     latest_ids = []
     for number, period in enumerate(periods):
@@ -1275,29 +1250,21 @@ def _declarations(
 def _amendments(
     rng: random.Random, person: _Person, period: _Period, message_id: str
 ) -> tuple[list[_Fact], str]:
+    """Maybe a correction, or a copy sent by mistake and retracted, in a later wave of the year;
+    and the message id that stands for the period afterwards."""
     draw = rng.random()
-    if (
-        period.end.month > LAST_AMENDABLE_MONTH
-        or draw >= CORRECTION_PROBABILITY + DUPLICATE_PROBABILITY
-    ):
+    if period.end.month > LAST_AMENDABLE_MONTH or draw >= AMENDED_PROBABILITY:
         return [], message_id
-    next_quarter = _month_end(period.end.year, period.end.month + 2 - (period.end.month - 1) % 3)
-    later = _day(rng, next_quarter + ONE_DAY, date(period.end.year, DECEMBER, 31))
+    quarter = (period.end.month - 1) // MONTHS_PER_QUARTER + 1
+    later = _day(rng, _quarter_first(period.end.year, quarter + 1), _on(period.end.year, YEAR_END))
     if draw < CORRECTION_PROBABILITY:
         corrected = _corrected(person.career, period, rng.uniform(*CORRECTED_SHARE))
         fix_id = f"{message_id}:fix"
         return [_employment_fact(person, corrected, fix_id, later, message_id)], fix_id
     copy_id = f"{message_id}:copy"
     data = {"retracts": copy_id, "retracted_on": later.isoformat()}
-    retraction = _Fact(
-        RANK_RETRACTION,
-        later,
-        "fact.retracted",
-        DSN,
-        f"{copy_id}:retraction",
-        person.identity.on(period.end),
-        data,
-    )
+    person_id = person.identity.on(period.end)
+    retraction = _fact("fact.retracted", f"{copy_id}:retraction", person_id, later, data)
     return [_employment_fact(person, period, copy_id, period.end), retraction], message_id
 
 
@@ -1317,16 +1284,8 @@ def _employment_fact(
         "reference_hours": str(_reference(person.career)),
         "regime": "esat" if person.career.esat else "private",
     }
-    return _Fact(
-        RANK_EMPLOYMENT,
-        due,
-        "employment.declared",
-        DSN,
-        message_id,
-        person.identity.on(period.end),
-        data,
-        supersedes,
-    )
+    person_id = person.identity.on(period.end)
+    return _fact("employment.declared", message_id, person_id, due, data, supersedes=supersedes)
 
 
 def _jobseeker_facts(
@@ -1346,17 +1305,8 @@ def _jobseeker_facts(
         registered = _plus(gap_first, rng.randint(0, REGISTRATION_DELAY_DAYS_MAX))
         data = {"from": registered.isoformat(), "to": gap_last.isoformat()}
         message_id = f"jobseeker:{person.index}:{first.year}:{number}"
-        facts.append(
-            _Fact(
-                RANK_STATUS,
-                gap_last,
-                "jobseeker.registered",
-                FRANCE_TRAVAIL,
-                message_id,
-                person.identity.on(registered),
-                data,
-            )
-        )
+        person_id = person.identity.on(registered)
+        facts.append(_fact("jobseeker.registered", message_id, person_id, gap_last, data))
     return facts
 
 
@@ -1368,17 +1318,8 @@ def _self_employment_facts(
     months = min(last.month - first.month + 1, rng.randint(*SELF_EMPLOYED_MONTHS))
     paid = rng.random() < CONTRIBUTION_PAID_PROBABILITY
     data = {"year": first.year, "months_active": months, "contribution_paid": paid}
-    return [
-        _Fact(
-            RANK_STATUS,
-            last,
-            "self_employment.declared",
-            URSSAF,
-            f"urssaf:{person.index}:{first.year}",
-            person.identity.on(last),
-            data,
-        )
-    ]
+    message_id = f"urssaf:{person.index}:{first.year}"
+    return [_fact("self_employment.declared", message_id, person.identity.on(last), last, data)]
 
 
 def _late_fix_facts(settings: DemoSettings, person: _Person) -> list[_Fact]:

@@ -58,7 +58,7 @@ class Reader:
     def _account(self, key: str, known_at: dt.datetime | None) -> PersonAccount | None:
         if known_at is None:
             try:
-                account = self.ledger.app.repository.get(aggregate_id(key))
+                account: object = self.ledger.app.repository.get(aggregate_id(key))
             except AggregateNotFoundError:
                 return None
             assert isinstance(account, PersonAccount)
@@ -68,7 +68,7 @@ class Reader:
     def _replayed(self, key: str, known_at: dt.datetime) -> PersonAccount | None:
         aggregate: Any = None
         for event in self.ledger.app.events.get(aggregate_id(key)):
-            if event.timestamp > known_at:
+            if getattr(event, "timestamp") > known_at:  # noqa: B009 (protocol lacks it)
                 break
             aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
         return aggregate if isinstance(aggregate, PersonAccount) else None
