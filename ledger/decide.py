@@ -189,8 +189,7 @@ def reconcile_everything(state: PersonState, incoming: Incoming, context: Contex
             _, activity, year = key.split("/")
             touched.append({"type": "civic_engagement.declared",
                             "data": {"activity": activity, "year": int(year)}})
-    outcome = reconcile(state, _unique(touched), incoming, context)
-    return outcome
+    return reconcile(state, _unique(touched), incoming, context)
 
 
 def _unique(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:

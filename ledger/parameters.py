@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def _row(entry: Mapping[str, Any]) -> Row:
 
 def _table(name: str, entries: list[Mapping[str, Any]]) -> Table:
     rows = tuple(sorted((_row(entry) for entry in entries), key=lambda row: row.effective_from))
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         if before.effective_to is None or before.effective_to >= after.effective_from:
             raise ValueError(f"parameter {name}: rows overlap at {after.effective_from}")
     return Table(name, rows, tuple(row.effective_from for row in rows))

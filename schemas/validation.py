@@ -58,7 +58,10 @@ def parse(raw: bytes | str) -> Message | Rejection:
     try:
         decoded = orjson_loads(bounded_bytes(raw))
     except RejectionError as rejected:
-        return Rejection(rejected.reason, rejected.detail, None, None, None, None)
+        # Undecodable input is identified by its bytes, so that sending it again is a duplicate.
+        raw_bytes = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        return Rejection(rejected.reason, rejected.detail, None, None, None,
+                         hashlib.sha256(raw_bytes).hexdigest())
     return validate(decoded)
 
 

@@ -72,11 +72,10 @@ DATA: dict[str, st.SearchStrategy[dict[str, Any]]] = {
 @st.composite
 def any_message(draw: st.DrawFn, feed: Feed) -> dict[str, Any]:
     type_ = draw(st.sampled_from(sorted(DATA)))
-    message = feed.message(type_, draw(DATA[type_]), person=draw(st.sampled_from(("A", "B"))),
+    return feed.message(type_, draw(DATA[type_]), person=draw(st.sampled_from(("A", "B"))),
                            published=draw(DATES), message_id=draw(st.sampled_from(
                                ("f1", "f2", "f3", None, None, None))),
                            supersedes=draw(st.sampled_from((None, None, "f1", "f2"))))
-    return message
 
 
 @given(st.data())

@@ -41,9 +41,9 @@ def _factors(state: PersonState, year: int, quarter: int) -> set[str]:
     factors: set[str] = set()
     for fact in state.facts.values():
         data = fact["data"]
-        if fact["type"] == EXPOSURE_TYPE and int(data["year"]) == year:
-            if quarter in data["quarters"]:
-                factors.update(data["factors"])
+        exposed = fact["type"] == EXPOSURE_TYPE and int(data["year"]) == year
+        if exposed and quarter in data["quarters"]:
+            factors.update(data["factors"])
     return factors
 
 

@@ -95,10 +95,8 @@ def _post(
         return Outcome([], [f"CEC {activity} {year}: {why}, nothing credited"])
     if delta > 0 and is_closed_on(state, day(on)):
         return Outcome([], [f"CEC {activity} {year}: account closed, nothing credited"])
-    if delta > 0:
-        delta = min(delta, max(0, _room(state, on, unit, context)))
-    else:
-        delta = -min(-delta, done)
+    room = max(0, _room(state, on, unit, context)) if delta > 0 else done
+    delta = min(delta, room) if delta > 0 else -min(-delta, room)
     if delta == 0:
         return Outcome([], [f"CEC {activity} {year}: ceiling reached, nothing credited"])
     kind = "cec_credit" if delta > 0 else "cec_regularisation"

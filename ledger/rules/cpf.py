@@ -248,7 +248,8 @@ def _euro_amount(
 def ceiling(parameters: Parameters, year: int, profile: str) -> tuple[int, str]:
     """The statutory ceiling for the year's profile, and its unit."""
     start = _year_start(year)
-    return parameters.amount(f"cpf_ceiling_{profile}", start), str(parameters.get("cpf_unit", start))
+    unit = str(parameters.get("cpf_unit", start))
+    return parameters.amount(f"cpf_ceiling_{profile}", start), unit
 
 
 def credit_after_ceiling(amount: int, ceiling_amount: int, balance: int) -> int:

@@ -118,7 +118,9 @@ def _draw(book: Book, buckets: Sequence[str], need: int) -> list[dict[str, Any]]
     return draws
 
 
-def _waiving_grant(state: PersonState, draws: Sequence[Mapping[str, Any]], kinds: Any) -> str | None:
+def _waiving_grant(
+    state: PersonState, draws: Sequence[Mapping[str, Any]], kinds: Any
+) -> str | None:
     for draw in draws:
         grant_id = draw.get("grant_id")
         if grant_id and state.grants[grant_id]["kind"] in kinds:

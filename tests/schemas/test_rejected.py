@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -53,7 +54,8 @@ def test_every_reason_is_a_plain_string_code() -> None:
 def test_undecodable_input_is_malformed(raw: bytes | str) -> None:
     rejection = rejected(parse(raw), Reason.MALFORMED)
     assert (rejection.source, rejection.message_id, rejection.person) == (None, None, None)
-    assert rejection.digest is None
+    raw_bytes = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    assert rejection.digest == hashlib.sha256(raw_bytes).hexdigest()
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"1", b'"text"', b"null", b"true"])
@@ -79,8 +81,10 @@ def test_message_at_the_size_limit_is_accepted() -> None:
 
 
 def test_message_over_the_size_limit_is_oversized() -> None:
-    rejection = rejected(parse(padded(MESSAGE_SIZE_MAX_BYTES + 1)), Reason.OVERSIZED)
-    assert (rejection.source, rejection.digest) == (None, None)
+    raw = padded(MESSAGE_SIZE_MAX_BYTES + 1)
+    rejection = rejected(parse(raw), Reason.OVERSIZED)
+    raw_bytes = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+    assert (rejection.source, rejection.digest) == (None, hashlib.sha256(raw_bytes).hexdigest())
 
 
 def test_text_over_the_limit_in_bytes_is_oversized() -> None:
