@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Tracking, Transcoder
 
-from ledger import limits
+from ledger import limits, postgres
 from ledger.batch import Batch, Result, now
 from ledger.config import Settings
 from ledger.decide import decide, merge, reconcile_everything
@@ -34,7 +34,7 @@ from ledger.parameters import load as load_parameters
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming, Outcome, Rejected
 from ledger.rules.cpf import year_of_fact
-from ledger.storage import BatchRecords, LedgerSQLiteRecorder, Receipt
+from ledger.storage import BatchRecords, LedgerRecorder, LedgerSQLiteRecorder, Receipt
 from ledger.transcoder import OrjsonTranscoder
 from schemas import Message, Rejection
 
@@ -51,6 +51,8 @@ def database_environment(database_url: str) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": "ledger.storage:LedgerSQLiteRecorder",
         }
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return postgres.database_environment(database_url)
     raise ValueError(f"unsupported CPA_DATABASE_URL scheme: {database_url.split(':', 1)[0]}")
 
 
@@ -63,9 +65,9 @@ class LedgerApplication(Application[uuid.UUID]):
         return OrjsonTranscoder()
 
     @property
-    def ledger_recorder(self) -> LedgerSQLiteRecorder:
+    def ledger_recorder(self) -> LedgerRecorder:
         recorder = self.recorder
-        assert isinstance(recorder, LedgerSQLiteRecorder)
+        assert isinstance(recorder, LedgerSQLiteRecorder | postgres.LedgerPostgresRecorder)
         return recorder
 
 

@@ -27,14 +27,15 @@ person's profile is re-derived from `Random(seed, index)` and that year's jobs f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -42,6 +43,7 @@ from ledger.identity import with_key
 from ledger.money import CENTS_PER_EURO, HUNDREDTHS_PER_HOUR, format_hundredths
 
 Message = dict[str, Any]
+_T = TypeVar("_T")
 
 # --- Bounds of the settings ------------------------------------------------------------------
 FIRST_YEAR = 2015  # the CPF starts on 2015-01-01
@@ -189,6 +191,7 @@ EMPLOYERS_MIN = 50
 EMPLOYER_SKEW = 2.0  # indexes drawn as u ** skew: a few large employers, many small ones
 EMPLOYER_SALT, ESAT_SALT, PROVIDER_SALT = "employer", "esat", "provider"
 PROVIDERS = 300
+SIRET_CACHE_SIZE = 1 << 16  # more than the employers of a million persons
 SIREN_BODY_DIGITS, NIC_BODY_DIGITS = 8, 4  # each followed by a Luhn digit: 9 + 5 = 14 digits
 FULL_TIME = 1.0
 PART_TIME_PROBABILITY = 0.3
@@ -277,7 +280,6 @@ PARTIAL_REFUND_SHARE = (0.2, 0.8)
 ENTRY_DELAY_DAYS = (7, 60)
 CANCEL_DELAY_DAYS = (2, 30)
 REFUND_DELAY_DAYS = (30, 120)
-TRAINING_HEADROOM_DAYS = ENTRY_DELAY_DAYS[1] + REFUND_DELAY_DAYS[1]  # follow-ups before leaving
 VOLUNTEER_TRAINING_PROBABILITY = 0.3  # among persons with civic engagement
 TOPUP_PROBABILITY = 0.12
 EMPLOYER_FUNDER, FRANCE_TRAVAIL_FUNDER, REGION_FUNDER = "employer", "france_travail", "region"
@@ -300,6 +302,10 @@ EXPIRY_DAYS = (365, 730)
 REFUNDABLE_PROBABILITY = 0.5
 WITHDRAWN_PROBABILITY = 0.5
 WITHDRAWAL_DELAY_DAYS = (5, 40)
+# Messages about an order go out from the top-up's grant to the refund or the withdrawal.
+TRAINING_TAIL_DAYS = max(
+    ENTRY_DELAY_DAYS[1] + REFUND_DELAY_DAYS[1], CANCEL_DELAY_DAYS[1] + WITHDRAWAL_DELAY_DAYS[1]
+)
 
 
 @dataclass(frozen=True)
@@ -358,6 +364,7 @@ class _Wave(NamedTuple):
     first: date
     last: date
     opens: datetime  # Paris local time
+    offset: str  # its UTC offset: no publication window straddles a change of time
 
     def covers(self, day: date) -> bool:
         return self.first <= day <= self.last
@@ -391,31 +398,37 @@ def _fact(
 
 
 def _wave(year: int, quarter: int) -> _Wave:
-    last = _month_end(year, MONTHS_PER_QUARTER * quarter)
+    last = _quarter_last(year, quarter)
     following = last + ONE_DAY
     opens = datetime(following.year, following.month, WAVE_OPENS_DAY, WAVE_OPENS_HOUR)
-    return _Wave(date(year, MONTHS_PER_QUARTER * quarter - 2, 1), last, opens)
+    return _Wave(_quarter_first(year, quarter), last, opens, _paris_offset(opens.date()))
 
 
 def _wave_messages(settings: DemoSettings, wave: _Wave) -> Iterator[Message]:
     for index in range(settings.persons):
-        facts = _due_facts(settings, _person(settings, index), wave)
+        facts = _due_facts(settings, index, wave)
         if not facts:
             continue
-        offset = timedelta(seconds=index * WAVE_SECONDS // settings.persons)
-        published_at = _timestamp(wave.opens + offset)
+        moment = wave.opens + timedelta(seconds=index * WAVE_SECONDS // settings.persons)
+        published_at = f"{moment.isoformat()}{wave.offset}"
         facts.sort(key=_fact_order)
         for fact in facts:
             yield _envelope(fact, published_at)
 
 
-def _due_facts(settings: DemoSettings, person: _Person, wave: _Wave) -> list[_Fact]:
-    facts = [fact for fact in person.facts if wave.covers(fact.due)]
-    if person.career.start.year <= wave.first.year <= person.career.end.year:
-        plan = _year_plan(settings, person, wave.first.year)
-        facts += [fact for fact in plan.facts if wave.covers(fact.due)]
-    if person.late_fix is not None and wave.covers(person.late_fix.due):
-        facts += _late_fix_facts(settings, person)
+def _due_facts(settings: DemoSettings, index: int, wave: _Wave) -> list[_Fact]:
+    """The person's facts published in this wave (re-derived from the seed: nothing is kept)."""
+    life, plan = _person(settings, index)
+    if plan is None:
+        return []
+    person = life.person
+    facts = _career_facts(life, plan, wave)
+    year = wave.first.year
+    if person.career.start.year <= year <= person.career.end.year:
+        facts += _year_facts(person, _year_plan(settings, person, year), wave)
+    fix = plan.late_fix
+    if fix is not None and wave.covers(fix.due):
+        facts += _late_fix_facts(person, _year_plan(settings, person, fix.year), fix)
     return facts
 
 
@@ -439,30 +452,50 @@ def _envelope(fact: _Fact, published_at: str) -> Message:
 
 
 def _close_message(year: int) -> Message:
-    published_at = _timestamp(datetime(year + 1, APRIL, CLOSE_DAY, CLOSE_HOUR))
+    published = datetime(year + 1, APRIL, CLOSE_DAY, CLOSE_HOUR)
     return {
         "message_id": f"close:{year}",
         "source": OPERATOR,
         "type": "accrual.year.closed",
         "version": MESSAGE_VERSION,
-        "published_at": published_at,
+        "published_at": f"{published.isoformat()}{_paris_offset(published.date())}",
         "data": {"year": year, "credited_on": date(year + 1, APRIL, CREDIT_DAY).isoformat()},
     }
 
 
-def _timestamp(moment: datetime) -> str:
-    """RFC 3339 with the Europe/Paris offset of that day (no window straddles a change)."""
-    day = moment.date()
+def _paris_offset(day: date) -> str:
+    """Summer time from the last Sunday of March to the last Sunday of October."""
     summer = _last_sunday(day.year, MARCH) <= day < _last_sunday(day.year, OCTOBER)
-    return f"{moment.isoformat()}{SUMMER_OFFSET if summer else WINTER_OFFSET}"
+    return SUMMER_OFFSET if summer else WINTER_OFFSET
 
 
-# --- Dates -------------------------------------------------------------------------------------
+class _Draws(random.Random):
+    """Seeded draws, each from a single `random()` call: several times faster than `randint`,
+    `choice` and `choices`, whose exactness a demo does not need."""
+
+    def below(self, count: int) -> int:
+        return int(self.random() * count)
+
+    def between(self, low: int, high: int) -> int:
+        return low + int(self.random() * (high - low + 1))
+
+    def pick(self, values: Sequence[_T]) -> _T:
+        return values[int(self.random() * len(values))]
+
+    def day(self, first: date, last: date) -> date:
+        """A day in [first, last]."""
+        return date.fromordinal(first.toordinal() + self.below((last - first).days + 1))
+
+    def weighted(self, values: Sequence[_T], weights: Sequence[int]) -> _T:
+        point = self.random() * sum(weights)
+        for value, weight in zip(values, weights, strict=True):
+            point -= weight
+            if point < 0:
+                return value
+        return values[-1]
 
 
-def _day(rng: random.Random, first: date, last: date) -> date:
-    """A day drawn uniformly in [first, last]."""
-    return date.fromordinal(first.toordinal() + rng.randrange((last - first).days + 1))
+# --- Dates ---------------------------------------------------------------------------------------
 
 
 def _on(year: int, month_day: tuple[int, int]) -> date:
@@ -524,19 +557,12 @@ class _Career(NamedTuple):
     self_employed: range  # years
 
 
-class _LateFix(NamedTuple):
-    year: int
-    due: date
-    share: float
-
-
 @dataclass(frozen=True, slots=True)
 class _Person:
     index: int
+    birth: date
     identity: _Identity
     career: _Career
-    facts: tuple[_Fact, ...] = ()  # decided once for the whole career
-    late_fix: _LateFix | None = None  # a correction after the year was closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,42 +570,37 @@ class _Life:
     """What the career-long draws need to know."""
 
     settings: DemoSettings
-    index: int
-    birth: date
-    identity: _Identity
-    career: _Career
+    person: _Person
     first: date  # the career's first day within the feed's years
     last: date  # its last day within them
 
 
-def _person(settings: DemoSettings, index: int) -> _Person:
+def _person(settings: DemoSettings, index: int) -> tuple[_Life, _CareerPlan | None]:
+    """The person and the career-long draws (None: not at work within the feed's years)."""
     # A string seed is hashed with SHA-512: the same stream on every run and platform.
-    rng = random.Random(f"{settings.seed}:{index}")
-    birth = _day(rng, BIRTH_FIRST, BIRTH_LAST)
+    rng = _Draws(f"{settings.seed}:{index}")
+    birth = rng.day(BIRTH_FIRST, BIRTH_LAST)
     start, arrives = _work_start(rng, settings, birth)
     career = _career(rng, settings, birth, start)
     identity = _identity(rng, settings, index, birth, career, arrives)
     first, last = max(career.start, settings.dawn), min(career.end, settings.horizon)
-    if first > last:
-        return _Person(index, identity, career)
-    life = _Life(settings, index, birth, identity, career, first, last)
-    facts = _career_facts(rng, life)
-    return _Person(index, identity, career, tuple(facts), _late_fix(rng, life))
+    life = _Life(settings, _Person(index, birth, identity, career), first, last)
+    return life, _career_plan(rng, life) if first <= last else None
 
 
-def _work_start(rng: random.Random, settings: DemoSettings, birth: date) -> tuple[date, bool]:
+def _work_start(rng: _Draws, settings: DemoSettings, birth: date) -> tuple[date, bool]:
     """The first working day, and whether the person arrives from abroad during the feed."""
     if rng.random() < MERGE_PROBABILITY:
         first = max(settings.dawn, date(birth.year + ADULT_AGE, 1, 1))
         last = date(settings.year_to - 1, DECEMBER, 31)
         if first <= last:
-            return _day(rng, first, last), True
-    age = rng.randint(*WORK_START_AGE)
-    return _day(rng, date(birth.year + age, 1, 1), date(birth.year + age, DECEMBER, 31)), False
+            return rng.day(first, last), True
+    age = rng.between(*WORK_START_AGE)
+    return rng.day(date(birth.year + age, 1, 1), date(birth.year + age, DECEMBER, 31)), False
 
 
-def _career(rng: random.Random, settings: DemoSettings, birth: date, start: date) -> _Career:
-    retires_on = _month_end(birth.year + rng.randint(*RETIREMENT_AGE), birth.month) + ONE_DAY
+def _career(rng: _Draws, settings: DemoSettings, birth: date, start: date) -> _Career:
+    retires_on = _month_end(birth.year + rng.between(*RETIREMENT_AGE), birth.month) + ONE_DAY
     died_on = _death(rng, settings, start)
     end = min(retires_on, died_on or retires_on) - ONE_DAY
     esat = rng.random() < ESAT_PROBABILITY
@@ -587,7 +608,7 @@ def _career(rng: random.Random, settings: DemoSettings, birth: date, start: date
     forfait_days = part_time == FULL_TIME and rng.random() < FORFAIT_DAYS_PROBABILITY
     employer = _employer(rng, settings, ESAT_SALT if esat else EMPLOYER_SALT)
     stability = rng.uniform(*STABILITY)
-    splits = rng.choices(STEADY_SPLITS, STEADY_SPLIT_WEIGHTS)[0]
+    splits = rng.weighted(STEADY_SPLITS, STEADY_SPLIT_WEIGHTS)
     self_employed = _self_employed_years(rng, settings, start, end)
     return _Career(
         start,
@@ -604,58 +625,54 @@ def _career(rng: random.Random, settings: DemoSettings, birth: date, start: date
     )
 
 
-def _death(rng: random.Random, settings: DemoSettings, start: date) -> date | None:
+def _death(rng: _Draws, settings: DemoSettings, start: date) -> date | None:
     if rng.random() >= DEATH_PROBABILITY:
         return None
     first = _plus(max(start, settings.dawn), DEATH_AFTER_START_DAYS)
-    return _day(rng, first, settings.horizon) if first <= settings.horizon else None
+    return rng.day(first, settings.horizon) if first <= settings.horizon else None
 
 
-def _part_time(rng: random.Random) -> float:
+def _part_time(rng: _Draws) -> float:
     if rng.random() < PART_TIME_PROBABILITY:
         return rng.uniform(*PART_TIME_SHARE)
     return FULL_TIME
 
 
-def _self_employed_years(
-    rng: random.Random, settings: DemoSettings, start: date, end: date
-) -> range:
+def _self_employed_years(rng: _Draws, settings: DemoSettings, start: date, end: date) -> range:
     if rng.random() >= SELF_EMPLOYED_PROBABILITY:
         return range(0)
     low = max(start.year, settings.year_from)
-    first = rng.randint(low, max(low, min(end.year, settings.year_to)))
-    return range(first, first + rng.randint(*SELF_EMPLOYED_YEARS))
+    first = rng.between(low, max(low, min(end.year, settings.year_to)))
+    return range(first, first + rng.between(*SELF_EMPLOYED_YEARS))
 
 
 def _identity(
-    rng: random.Random,
+    rng: _Draws,
     settings: DemoSettings,
     index: int,
     birth: date,
     career: _Career,
     arrives: bool,
 ) -> _Identity:
-    sex = rng.choice(SEX_DIGITS)
+    sex = rng.pick(SEX_DIGITS)
     department = ABROAD_DEPARTMENT if arrives else _department(rng, birth)
     nir = with_key(_body(sex, birth, department, index))
     if not arrives:
         return _Identity(nir, None, 0, None)
     nia = with_key(_body(NIA_DIGITS[sex], birth, department, index))
-    nir_from_year = career.start.year + rng.randint(*MERGE_NIA_YEARS)
-    if nir_from_year > settings.year_to:
-        return _Identity(nia, None, 0, None)  # still known only by the NIA within the feed
-    merged_on = _day(rng, _on(nir_from_year, MERGE_FIRST), _on(nir_from_year, MERGE_LAST))
-    if merged_on > career.end:
-        return _Identity(nia, None, 0, None)
+    nir_from_year = career.start.year + rng.between(*MERGE_NIA_YEARS)
+    merged_on = rng.day(_on(nir_from_year, MERGE_FIRST), _on(nir_from_year, MERGE_LAST))
+    if nir_from_year > settings.year_to or merged_on > career.end:
+        return _Identity(nia, None, 0, None)  # known only by the NIA within the feed
     return _Identity(nir, nia, nir_from_year, merged_on)
 
 
-def _department(rng: random.Random, birth: date) -> str:
+def _department(rng: _Draws, birth: date) -> str:
     if rng.random() >= CORSICA_PROBABILITY:
-        return rng.choice(MAINLAND_DEPARTMENTS)
+        return rng.pick(MAINLAND_DEPARTMENTS)
     if birth.year < CORSICA_SPLIT_YEAR:
         return CORSICA_BEFORE_SPLIT
-    return rng.choice(CORSICA_DEPARTMENTS)
+    return rng.pick(CORSICA_DEPARTMENTS)
 
 
 def _body(first_digit: str, birth: date, department: str, index: int) -> str:
@@ -667,11 +684,12 @@ def _body(first_digit: str, birth: date, department: str, index: int) -> str:
     )
 
 
-def _employer(rng: random.Random, settings: DemoSettings, salt: str = EMPLOYER_SALT) -> str:
+def _employer(rng: _Draws, settings: DemoSettings, salt: str = EMPLOYER_SALT) -> str:
     pool = max(EMPLOYERS_MIN, int(settings.persons * EMPLOYERS_PER_PERSON))
     return _siret(settings.seed, salt, int(pool * rng.random() ** EMPLOYER_SKEW))
 
 
+@functools.lru_cache(maxsize=SIRET_CACHE_SIZE)
 def _siret(seed: int, salt: str, number: int) -> str:
     """A Luhn-valid SIRET (a Luhn-valid SIREN and an establishment number) for that number."""
     digest = hashlib.blake2b(f"{seed}:{salt}:{number}".encode(), digest_size=8).digest()
@@ -688,93 +706,7 @@ def _luhn_completed(digits: str) -> str:
     return f"{digits}{-total % 10}"
 
 
-def _late_fix(rng: random.Random, life: _Life) -> _LateFix | None:
-    """Maybe a payroll correction published after the year was closed (a regularisation)."""
-    last_year = min(life.last.year, life.settings.year_to - 1)
-    if life.identity.nia is not None and rng.random() < MERGE_LATE_FIX_PROBABILITY:
-        year = life.identity.nir_from_year - 1  # still about the NIA, after the merge
-    elif rng.random() < LATE_FIX_PROBABILITY and life.first.year <= last_year:
-        year = rng.randint(life.first.year, last_year)
-    else:
-        return None
-    due = _day(rng, _on(year + 1, LATE_FIX_FIRST), _on(year + 1, LATE_FIX_LAST))
-    if year < life.first.year or due > life.last:
-        return None
-    return _LateFix(year, due, rng.uniform(*CORRECTED_SHARE))
-
-
-# --- Career-long facts ---------------------------------------------------------------------------
-
-
-def _career_facts(rng: random.Random, life: _Life) -> list[_Fact]:
-    facts = _lifecycle_facts(rng, life)
-    facts += _qualification_facts(rng, life)
-    facts += _disability_facts(rng, life)
-    dif_facts, dif = _dif(rng, life)
-    facts += dif_facts
-    civic = _civic_facts(rng, life)
-    facts += civic
-    facts += _hardship_facts(rng, life)
-    facts += _training_facts(rng, life, dif, volunteer=bool(civic))
-    return facts
-
-
-def _lifecycle_facts(rng: random.Random, life: _Life) -> list[_Fact]:
-    """A full-rate retirement reported by the pension fund, a death, a merge of identifiers."""
-    career, identity, index = life.career, life.identity, life.index
-    facts: list[_Fact] = []
-    retires_on, died_on = career.retires_on, career.died_on
-    retires = (died_on is None or retires_on < died_on) and retires_on <= life.settings.horizon
-    if retires and rng.random() < RETIREMENT_REPORTED_PROBABILITY:
-        data = {"retired_on": retires_on.isoformat(), "full_rate": True}
-        facts.append(
-            _fact("person.retired", f"retired:{index}", identity.on(retires_on), retires_on, data)
-        )
-    if died_on is not None:
-        data = {"died_on": died_on.isoformat()}
-        facts.append(
-            _fact("person.deceased", f"deceased:{index}", identity.on(died_on), died_on, data)
-        )
-    if identity.merged_on is not None:
-        data = {"absorbed": identity.nia, "merged_on": identity.merged_on.isoformat()}
-        facts.append(
-            _fact("person.merged", f"merged:{index}", identity.nir, identity.merged_on, data)
-        )
-    return facts
-
-
-def _qualification_facts(rng: random.Random, life: _Life) -> list[_Fact]:
-    """A low-qualification declaration, and for some a later one that ends it."""
-    if rng.random() >= LOW_QUALIFIED_PROBABILITY:
-        return []
-    source = rng.choice(QUALIFICATION_SOURCES)
-    days = [_day(rng, life.first, life.last)]
-    later = _plus(days[0], REQUALIFIED_AFTER_DAYS)
-    if later <= life.last and rng.random() < REQUALIFIED_PROBABILITY:
-        days.append(_day(rng, later, life.last))
-    return [
-        _fact(
-            "qualification.declared",
-            f"qualification:{life.index}:{number}",
-            life.identity.on(day),
-            day,
-            {"low_qualified": number == 0, "declared_on": day.isoformat()},
-            source=source,
-        )
-        for number, day in enumerate(days)
-    ]
-
-
-def _disability_facts(rng: random.Random, life: _Life) -> list[_Fact]:
-    if rng.random() >= BOETH_PROBABILITY:
-        return []
-    start = _day(rng, life.first, life.last)
-    data = {"from": start.isoformat()}
-    if rng.random() < BOETH_LIMITED_PROBABILITY:
-        years = rng.randint(*BOETH_YEARS)
-        data["to"] = _plus(start, years * DAYS_PER_YEAR - 1).isoformat()
-    person = life.identity.on(start)
-    return [_fact("disability.recognised", f"boeth:{life.index}", person, start, data)]
+# --- Career-long draws ---------------------------------------------------------------------------
 
 
 class _Dif(NamedTuple):
@@ -782,71 +714,12 @@ class _Dif(NamedTuple):
     registered_on: date
 
 
-def _dif(rng: random.Random, life: _Life) -> tuple[list[_Fact], _Dif | None]:
-    """DIF registrations (a few amended), and what the rights estimate should count."""
-    first, last = max(DIF_OPENS, life.first), min(DIF_CLOSES, life.last)
-    if life.career.start >= DIF_OPENS or first > last or rng.random() >= DIF_PROBABILITY:
-        return [], None
-    registrations = [_Dif(_dif_hours(rng), _day(rng, first, last))]
-    if registrations[0].registered_on < last and rng.random() < DIF_AMENDED_PROBABILITY:
-        later = _day(rng, registrations[0].registered_on + ONE_DAY, last)
-        registrations.append(_Dif(_dif_hours(rng), later))
-    facts = [_dif_fact(life, number, dif) for number, dif in enumerate(registrations)]
-    return facts, _Dif(registrations[-1].hours, registrations[0].registered_on)
-
-
-def _dif_hours(rng: random.Random) -> int:
-    if rng.random() < DIF_FULL_PROBABILITY:
-        return DIF_HOURS_MAX
-    return rng.randint(1, DIF_HOURS_MAX - 1)
-
-
-def _dif_fact(life: _Life, number: int, dif: _Dif) -> _Fact:
-    data = {
-        "hours": format_hundredths(dif.hours * HUNDREDTHS_PER_HOUR),
-        "registered_on": dif.registered_on.isoformat(),
-    }
-    supersedes = f"dif:{life.index}:{number - 1}" if number else None
-    person = life.identity.on(dif.registered_on)
-    return _fact(
-        "dif.registered",
-        f"dif:{life.index}:{number}",
-        person,
-        dif.registered_on,
-        data,
-        supersedes=supersedes,
-    )
-
-
-def _civic_facts(rng: random.Random, life: _Life) -> list[_Fact]:
-    first_year = max(CEC_FIRST_YEAR, life.first.year)
-    if rng.random() >= CEC_PROBABILITY or first_year > life.last.year:
-        return []
-    activity = rng.choice(CIVIC_ACTIVITIES)
-    start = rng.randint(first_year, life.last.year)
-    stop = min(life.last.year + 1, start + rng.randint(*CEC_YEARS))
-    return [_civic_fact(rng, life, activity, year) for year in range(start, stop)]
-
-
-def _civic_fact(rng: random.Random, life: _Life, activity: str, year: int) -> _Fact:
-    """One activity year, validated the next spring; some below the activity's threshold."""
-    threshold, main_threshold = CIVIC_THRESHOLDS[activity]
-    if rng.random() < CEC_BELOW_THRESHOLD_PROBABILITY:
-        quantity = rng.randint(1, threshold - 1)
-    else:
-        quantity = rng.randint(threshold, threshold * CEC_QUANTITY_SPREAD)
-    data: Message = {"activity": activity, "year": year, "quantity": quantity}
-    if main_threshold is not None:
-        main = rng.randint(main_threshold // 2, main_threshold * CEC_QUANTITY_SPREAD)
-        data["quantity_main_organisation"] = min(quantity, main)
-    validated_on = _day(rng, _on(year + 1, VALIDATION_FIRST), _on(year + 1, VALIDATION_LAST))
-    data["validated_on"] = validated_on.isoformat()
-    person = life.identity.on(date(year, DECEMBER, 31))
-    message_id = f"cec:{life.index}:{year}"
-    return _fact("civic_engagement.declared", message_id, person, validated_on, data)
-
-
-# --- Hardship (C2P) ------------------------------------------------------------------------------
+class _Civic(NamedTuple):
+    activity: str
+    year: int
+    quantity: int
+    main_quantity: int | None  # for activities with a threshold in the main organisation
+    validated_on: date
 
 
 class _Exposure(NamedTuple):
@@ -855,17 +728,162 @@ class _Exposure(NamedTuple):
     factors: tuple[str, ...]
 
 
-def _hardship_facts(rng: random.Random, life: _Life) -> list[_Fact]:
+class _PointsUse(NamedTuple):
+    use: str
+    points: int
+    requested_on: date
+
+
+class _Outcome(NamedTuple):
+    entered_on: date | None = None
+    cancelled_on: date | None = None
+    refunded_on: date | None = None
+    refund_cents: int | None = None  # None: all of it
+
+
+class _Grant(NamedTuple):
+    source: str
+    funder_type: str
+    funder_id: str
+    kind: str
+    amount_eur: int
+    granted_on: date
+    expires_on: date | None = None  # earmarked for the training's certification until then
+    refundable: bool = False
+    withdrawn_on: date | None = None
+
+
+class _Training(NamedTuple):
+    tag: str  # `<person index>:<number>`: ends every message id about the training
+    person: str
+    ordered_on: date
+    certification: str
+    price_cents: int  # converted to whole hours (15 EUR/h) for orders before 2019
+    provider: str
+    volunteer: bool
+    outcome: _Outcome
+    grant: _Grant | None
+
+
+class _LateFix(NamedTuple):
+    year: int
+    due: date
+    share: float
+
+
+class _CareerPlan(NamedTuple):
+    """Everything decided once for the whole career (the jobs are drawn year by year)."""
+
+    retirement_reported: bool
+    qualification_source: str
+    qualification_days: tuple[date, ...]  # low-qualified from the first, no longer from a second
+    disability: tuple[date, date | None] | None
+    dif: tuple[_Dif, ...]  # a second registration replaces the first
+    civic: tuple[_Civic, ...]
+    exposures: tuple[_Exposure, ...]
+    points_use: _PointsUse | None
+    training_days: tuple[date, ...]  # the orders' days; the rest is drawn when a wave needs it
+    late_fix: _LateFix | None  # a payroll correction after the year was closed
+
+
+def _career_plan(rng: _Draws, life: _Life) -> _CareerPlan:
+    # Every draw happens whatever the wave, so that each wave sees the same plan.
+    retirement_reported = rng.random() < RETIREMENT_REPORTED_PROBABILITY
+    qualification_source, qualification_days = _qualification(rng, life)
+    disability = _disability(rng, life)
+    dif = _dif(rng, life)
+    civic = _civic(rng, life)
+    exposures = _exposures(rng, life)
+    points_use = _points_use(rng, life, exposures)
+    training_days = _training_days(rng, life)
+    return _CareerPlan(
+        retirement_reported,
+        qualification_source,
+        qualification_days,
+        disability,
+        dif,
+        civic,
+        exposures,
+        points_use,
+        training_days,
+        _late_fix(rng, life),
+    )
+
+
+def _qualification(rng: _Draws, life: _Life) -> tuple[str, tuple[date, ...]]:
+    """A low-qualification declaration, and for some a later one that ends it."""
+    if rng.random() >= LOW_QUALIFIED_PROBABILITY:
+        return OPERATOR, ()
+    source = rng.pick(QUALIFICATION_SOURCES)
+    declared_on = rng.day(life.first, life.last)
+    later = _plus(declared_on, REQUALIFIED_AFTER_DAYS)
+    if later <= life.last and rng.random() < REQUALIFIED_PROBABILITY:
+        return source, (declared_on, rng.day(later, life.last))
+    return source, (declared_on,)
+
+
+def _disability(rng: _Draws, life: _Life) -> tuple[date, date | None] | None:
+    if rng.random() >= BOETH_PROBABILITY:
+        return None
+    start = rng.day(life.first, life.last)
+    if rng.random() >= BOETH_LIMITED_PROBABILITY:
+        return start, None
+    return start, _plus(start, rng.between(*BOETH_YEARS) * DAYS_PER_YEAR - 1)
+
+
+def _dif(rng: _Draws, life: _Life) -> tuple[_Dif, ...]:
+    """DIF hours registered by people who worked before 2015 (a few amend it later)."""
+    first, last = max(DIF_OPENS, life.first), min(DIF_CLOSES, life.last)
+    if life.person.career.start >= DIF_OPENS or first > last or rng.random() >= DIF_PROBABILITY:
+        return ()
+    registered = _Dif(_dif_hours(rng), rng.day(first, last))
+    if registered.registered_on < last and rng.random() < DIF_AMENDED_PROBABILITY:
+        amended_on = rng.day(registered.registered_on + ONE_DAY, last)
+        return registered, _Dif(_dif_hours(rng), amended_on)
+    return (registered,)
+
+
+def _dif_hours(rng: _Draws) -> int:
+    if rng.random() < DIF_FULL_PROBABILITY:
+        return DIF_HOURS_MAX
+    return rng.between(1, DIF_HOURS_MAX - 1)
+
+
+def _civic(rng: _Draws, life: _Life) -> tuple[_Civic, ...]:
+    """Consecutive years of one activity, validated each next spring; some below threshold."""
+    first_year = max(CEC_FIRST_YEAR, life.first.year)
+    if rng.random() >= CEC_PROBABILITY or first_year > life.last.year:
+        return ()
+    activity = rng.pick(CIVIC_ACTIVITIES)
+    start = rng.between(first_year, life.last.year)
+    stop = min(life.last.year + 1, start + rng.between(*CEC_YEARS))
+    return tuple(_civic_year(rng, activity, year) for year in range(start, stop))
+
+
+def _civic_year(rng: _Draws, activity: str, year: int) -> _Civic:
+    threshold, main_threshold = CIVIC_THRESHOLDS[activity]
+    if rng.random() < CEC_BELOW_THRESHOLD_PROBABILITY:
+        quantity = rng.between(1, threshold - 1)
+    else:
+        quantity = rng.between(threshold, threshold * CEC_QUANTITY_SPREAD)
+    main_quantity = None
+    if main_threshold is not None:
+        main = rng.between(main_threshold // 2, main_threshold * CEC_QUANTITY_SPREAD)
+        main_quantity = min(quantity, main)
+    validated_on = rng.day(_on(year + 1, VALIDATION_FIRST), _on(year + 1, VALIDATION_LAST))
+    return _Civic(activity, year, quantity, main_quantity, validated_on)
+
+
+def _exposures(rng: _Draws, life: _Life) -> tuple[_Exposure, ...]:
+    """Hardship exposure over a few whole years of work, for one kind of job."""
     years = _whole_years(life)
     if rng.random() >= HARDSHIP_PROBABILITY or not years:
-        return []
-    job = rng.choice(HARDSHIP_JOBS)
-    start = rng.choice(years)
-    stop = min(years.stop, start + rng.randint(*HARDSHIP_YEARS))
+        return ()
+    job = rng.pick(HARDSHIP_JOBS)
+    start = rng.pick(years)
+    stop = min(years.stop, start + rng.between(*HARDSHIP_YEARS))
     exposures = [_exposure(rng, job, year) for year in range(start, stop)]
-    declared = [exposure for exposure in exposures if exposure is not None]
-    facts = [_exposure_fact(life, exposure) for exposure in declared]
-    return facts + _points_use_facts(rng, life, declared)
+    return tuple(exposure for exposure in exposures if exposure is not None)
 
 
 def _whole_years(life: _Life) -> range:
@@ -875,11 +893,11 @@ def _whole_years(life: _Life) -> range:
     return range(first, last + 1)
 
 
-def _exposure(rng: random.Random, job: tuple[str, ...], year: int) -> _Exposure | None:
+def _exposure(rng: _Draws, job: tuple[str, ...], year: int) -> _Exposure | None:
     drawn: tuple[int, ...] = QUARTERS
     if rng.random() >= HARDSHIP_FULL_YEAR_PROBABILITY:
-        drawn = tuple(sorted(rng.sample(QUARTERS, rng.randint(1, len(QUARTERS) - 1))))
-    # Only quarters and factors in force on the whole quarter (the list changed in 2016 and 2017).
+        drawn = tuple(sorted(rng.sample(QUARTERS, rng.between(1, len(QUARTERS) - 1))))
+    # Only quarters and factors in force on the whole quarter (the list changed in 2016, 2017).
     quarters = tuple(q for q in drawn if any(_in_force(factor, year, q) for factor in job))
     factors = tuple(f for f in job if all(_in_force(f, year, quarter) for quarter in quarters))
     return _Exposure(year, quarters, factors) if quarters and factors else None
@@ -892,50 +910,25 @@ def _in_force(factor: str, year: int, quarter: int) -> bool:
     return until is None or _quarter_last(year, quarter) < until
 
 
-def _exposure_fact(life: _Life, exposure: _Exposure) -> _Fact:
-    """Declared with the payroll of the year's end, by the main employer."""
-    year_end = date(exposure.year, DECEMBER, 31)
-    data = {
-        "employer": life.career.employer,
-        "year": exposure.year,
-        "quarters": list(exposure.quarters),
-        "factors": list(exposure.factors),
-        "birth_date": life.birth.isoformat(),
-    }
-    message_id = f"c2p:{life.index}:{exposure.year}"
-    person = life.identity.on(year_end)
-    return _fact("hardship.exposure.declared", message_id, person, year_end, data)
-
-
-def _points_use_facts(rng: random.Random, life: _Life, exposures: list[_Exposure]) -> list[_Fact]:
+def _points_use(rng: _Draws, life: _Life, exposures: tuple[_Exposure, ...]) -> _PointsUse | None:
+    """For some, a use of points acquired in earlier years (already published)."""
     if len(exposures) < POINTS_USE_MIN_YEARS or rng.random() >= POINTS_USE_PROBABILITY:
-        return []
-    year = rng.randint(exposures[1].year + 1, exposures[-1].year + 1)
-    requested_on = _day(rng, _on(year, POINTS_REQUEST_FIRST), _on(year, POINTS_REQUEST_LAST))
-    available = _points([exposure for exposure in exposures if exposure.year < year], life.birth)
+        return None
+    year = rng.between(exposures[1].year + 1, exposures[-1].year + 1)
+    requested_on = rng.day(_on(year, POINTS_REQUEST_FIRST), _on(year, POINTS_REQUEST_LAST))
+    birth = life.person.birth
+    available = _points([exposure for exposure in exposures if exposure.year < year], birth)
     if requested_on > life.last or available < 1:
-        return []
-    use, points = _points_use(rng, life.birth, requested_on, available)
-    data = {
-        "use": use,
-        "points": points,
-        "requested_on": requested_on.isoformat(),
-        "birth_date": life.birth.isoformat(),
-    }
-    person = life.identity.on(requested_on)
-    return [_fact("hardship.points.used", f"c2p:{life.index}:use", person, requested_on, data)]
-
-
-def _points_use(rng: random.Random, birth: date, day: date, available: int) -> tuple[str, int]:
-    """Retirement quarters for some older workers (no reserved points), training otherwise."""
-    if (
+        return None
+    retirement_allowed = (
         birth < NO_RESERVED_POINTS_BORN_BEFORE
-        and _age(birth, day) >= RETIREMENT_USE_AGE_MIN
+        and _age(birth, requested_on) >= RETIREMENT_USE_AGE_MIN
         and available >= POINTS_BLOCK
-        and rng.random() < RETIREMENT_USE_PROBABILITY
-    ):
-        return "retirement", min(available, RETIREMENT_POINTS_MAX) // POINTS_BLOCK * POINTS_BLOCK
-    return "training", rng.randint(1, available)
+    )
+    if retirement_allowed and rng.random() < RETIREMENT_USE_PROBABILITY:
+        points = min(available, RETIREMENT_POINTS_MAX) // POINTS_BLOCK * POINTS_BLOCK
+        return _PointsUse("retirement", points, requested_on)
+    return _PointsUse("training", rng.between(1, available), requested_on)
 
 
 def _points(exposures: list[_Exposure], birth: date) -> int:
@@ -951,80 +944,72 @@ def _points(exposures: list[_Exposure], birth: date) -> int:
     return min(POINTS_CAP_BEFORE_CHANGE, before * times) + after * times
 
 
-# --- Trainings and top-ups -----------------------------------------------------------------------
-
-
-class _Grant(NamedTuple):
-    grant_id: str
-    source: str
-    funder_type: str
-    funder_id: str
-    kind: str
-    amount_eur: int
-    granted_on: date
-
-
-class _Order(NamedTuple):
-    order_id: str
-    tag: str  # `<person index>:<order number>`: the end of every message id about the order
-    ordered_on: date
-    certification: str
-    price_cents: int
-    person: str
-
-
-def _training_facts(
-    rng: random.Random, life: _Life, dif: _Dif | None, *, volunteer: bool
-) -> list[_Fact]:
-    count = rng.choices(TRAINING_COUNTS, TRAINING_WEIGHTS)[0]
+def _training_days(rng: _Draws, life: _Life) -> tuple[date, ...]:
+    """The days of a few orders, leaving time for their follow-ups before the career ends."""
+    count = rng.weighted(TRAINING_COUNTS, TRAINING_WEIGHTS)
     first = _plus(life.first, FIRST_ORDER_AFTER_DAYS)
-    last = min(_plus(life.career.end, -TRAINING_HEADROOM_DAYS), life.settings.horizon)
-    if count == 0 or first > last:
-        return []
-    facts: list[_Fact] = []
+    last = min(_plus(life.person.career.end, -TRAINING_TAIL_DAYS), life.settings.horizon)
+    if first > last:
+        return ()
+    return tuple(sorted(rng.day(first, last) for _ in range(count)))
+
+
+def _trainings(life: _Life, plan: _CareerPlan) -> list[_Training]:
+    """The orders, each kept within what is left of the rights (drawn from their own stream,
+    and only for the waves that may publish something about them)."""
+    rng = _Draws(f"{life.settings.seed}:{life.person.index}:trainings")
+    trainings = []
     spent_cents = 0
-    for number, ordered_on in enumerate(sorted(_day(rng, first, last) for _ in range(count))):
-        budget_cents = _rights_estimate(life, dif, ordered_on) - spent_cents
-        new_facts, cost_cents = _training(rng, life, number, ordered_on, budget_cents, volunteer)
-        facts += new_facts
-        spent_cents += cost_cents
-    return facts
+    for number, ordered_on in enumerate(plan.training_days):
+        budget_cents = _rights_estimate(life, plan.dif, ordered_on) - spent_cents
+        training = _training(rng, life, number, ordered_on, budget_cents, bool(plan.civic))
+        if training is not None:
+            trainings.append(training)
+            spent_cents += 0 if training.outcome.cancelled_on else training.price_cents
+    return trainings
 
 
 def _training(
-    rng: random.Random,
+    rng: _Draws,
     life: _Life,
     number: int,
     ordered_on: date,
     budget_cents: int,
     volunteer: bool,
-) -> tuple[list[_Fact], int]:
-    """The facts of one training (and its top-up), and what it takes from the rights."""
-    tag = f"{life.index}:{number}"
-    grant = _grant(rng, life, tag, ordered_on)
-    means_cents = budget_cents + (grant.amount_eur * CENTS_PER_EURO if grant else 0)
+) -> _Training | None:
+    offer = _grant_offer(rng, life, ordered_on)
+    means_cents = budget_cents + (offer.amount_eur * CENTS_PER_EURO if offer else 0)
     priced = _priced(rng, means_cents)
     if priced is None:
-        return [], 0
+        return None
     certification, price_cents = priced
-    person = life.identity.on(ordered_on)
-    order = _Order(f"order:{tag}", tag, ordered_on, certification, price_cents, person)
-    facts = [_order_fact(rng, life, order, volunteer)]
-    outcome, cancelled_on = _outcome_facts(rng, order)
-    if grant is not None:
-        facts += _grant_facts(rng, order, grant, cancelled_on)
-    return facts + outcome, 0 if cancelled_on else price_cents
+    provider = _siret(life.settings.seed, PROVIDER_SALT, rng.below(PROVIDERS))
+    volunteer_training = volunteer and rng.random() < VOLUNTEER_TRAINING_PROBABILITY
+    outcome = _outcome(rng, ordered_on, price_cents)
+    grant = None if offer is None else _grant_terms(rng, offer, outcome)
+    person = life.person.identity.on(ordered_on)
+    return _Training(
+        f"{life.person.index}:{number}",
+        person,
+        ordered_on,
+        certification,
+        price_cents,
+        provider,
+        volunteer_training,
+        outcome,
+        grant,
+    )
 
 
-def _rights_estimate(life: _Life, dif: _Dif | None, day: date) -> int:
+def _rights_estimate(life: _Life, dif: tuple[_Dif, ...], day: date) -> int:
     """A prudent guess of the rights available on `day`, in cents (years credited by then)."""
-    career = life.career
+    career = life.person.career
     ratio = career.part_time * (career.stability + (1 - career.stability) * UNSTEADY_RATIO)
     closed = range(life.first.year, min(day.year, life.settings.year_to))
     credited = [year for year in closed if date(year + 1, APRIL, CREDIT_DAY) <= day]
     total = min(EUR_CEILING * CENTS_PER_EURO, sum(_accrual(year, ratio) for year in credited))
-    if dif is not None and dif.registered_on <= day:
-        total += dif.hours * EUR_PER_HOUR * CENTS_PER_EURO
+    if dif and dif[0].registered_on <= day:
+        total += dif[-1].hours * EUR_PER_HOUR * CENTS_PER_EURO
     return int(total * ESTIMATE_PRUDENCE)
 
 
@@ -1035,17 +1020,248 @@ def _accrual(year: int, ratio: float) -> int:
     return round(EUR_ACCRUAL * min(1.0, ratio / HALF_TIME) * CENTS_PER_EURO)
 
 
-def _priced(rng: random.Random, means_cents: int) -> tuple[str, int] | None:
+def _priced(rng: _Draws, means_cents: int) -> tuple[str, int] | None:
     """A certification and its price: within the means, except for a few orders."""
     overshoot = rng.random() < OVERSHOOT_PROBABILITY
     choices = [c for c in CERTIFICATIONS if overshoot or c[1] * CENTS_PER_EURO <= means_cents]
     if not choices:
         return None
-    certification, usual_eur = rng.choice(choices)
+    certification, usual_eur = rng.pick(choices)
     price = usual_eur * CENTS_PER_EURO * rng.uniform(*PRICE_SPREAD)
     if not overshoot:
         price = min(price, means_cents)
     return certification, max(PRICE_STEP_CENTS, int(price) // PRICE_STEP_CENTS * PRICE_STEP_CENTS)
+
+
+def _outcome(rng: _Draws, ordered_on: date, price_cents: int) -> _Outcome:
+    """Entered (and a few refunded, some partly), cancelled, or still held."""
+    draw = rng.random()
+    if draw >= ENTERED_PROBABILITY + CANCELLED_PROBABILITY:
+        return _Outcome()
+    if draw >= ENTERED_PROBABILITY:
+        return _Outcome(cancelled_on=_plus(ordered_on, rng.between(*CANCEL_DELAY_DAYS)))
+    entered_on = _plus(ordered_on, rng.between(*ENTRY_DELAY_DAYS))
+    if rng.random() >= REFUNDED_PROBABILITY:
+        return _Outcome(entered_on=entered_on)
+    refunded_on = _plus(entered_on, rng.between(*REFUND_DELAY_DAYS))
+    refund_cents = None
+    if ordered_on >= EUR_FROM and rng.random() < PARTIAL_REFUND_PROBABILITY:
+        refund_cents = round(price_cents * rng.uniform(*PARTIAL_REFUND_SHARE))
+    return _Outcome(entered_on, None, refunded_on, refund_cents)
+
+
+def _grant_offer(rng: _Draws, life: _Life, ordered_on: date) -> _Grant | None:
+    """A top-up granted shortly before the order by the employer, France Travail or a region."""
+    if rng.random() >= TOPUP_PROBABILITY:
+        return None
+    funder_type = rng.weighted(FUNDER_TYPES, FUNDER_WEIGHTS)
+    source, funder_id, kind = EDEF, life.person.career.employer, funder_type
+    if funder_type == EMPLOYER_FUNDER:
+        kind = rng.weighted(EMPLOYER_KINDS, EMPLOYER_KIND_WEIGHTS)
+    elif funder_type == FRANCE_TRAVAIL_FUNDER:
+        source, funder_id = FRANCE_TRAVAIL, FRANCE_TRAVAIL_FUNDER_ID
+    else:
+        funder_id = f"region-{rng.pick(REGIONS)}"
+    low, high = TOPUP_AMOUNTS_EUR[kind]
+    amount_eur = rng.between(low // TOPUP_STEP_EUR, high // TOPUP_STEP_EUR) * TOPUP_STEP_EUR
+    granted_on = max(life.first, _plus(ordered_on, -rng.between(*GRANT_LEAD_DAYS)))
+    return _Grant(source, funder_type, funder_id, kind, amount_eur, granted_on)
+
+
+def _grant_terms(rng: _Draws, offer: _Grant, outcome: _Outcome) -> _Grant:
+    """Earmark and expiry for some grants from 2025-04-17; withdrawal of some unused ones."""
+    grant = offer
+    if offer.granted_on >= EARMARKS_FROM and rng.random() < EARMARK_PROBABILITY:
+        expires_on = _plus(offer.granted_on, rng.between(*EXPIRY_DAYS))
+        grant = grant._replace(
+            expires_on=expires_on, refundable=rng.random() < REFUNDABLE_PROBABILITY
+        )
+    if outcome.cancelled_on is not None and rng.random() < WITHDRAWN_PROBABILITY:
+        withdrawn_on = _plus(outcome.cancelled_on, rng.between(*WITHDRAWAL_DELAY_DAYS))
+        grant = grant._replace(withdrawn_on=withdrawn_on)
+    return grant
+
+
+def _late_fix(rng: _Draws, life: _Life) -> _LateFix | None:
+    """Maybe a payroll correction published after the year was closed (a regularisation)."""
+    identity = life.person.identity
+    last_year = min(life.last.year, life.settings.year_to - 1)
+    if identity.nia is not None and rng.random() < MERGE_LATE_FIX_PROBABILITY:
+        year = identity.nir_from_year - 1  # about the NIA, published after the merge
+    elif rng.random() < LATE_FIX_PROBABILITY and life.first.year <= last_year:
+        year = rng.between(life.first.year, last_year)
+    else:
+        return None
+    due = rng.day(_on(year + 1, LATE_FIX_FIRST), _on(year + 1, LATE_FIX_LAST))
+    if year < life.first.year or due > life.last:
+        return None
+    return _LateFix(year, due, rng.uniform(*CORRECTED_SHARE))
+
+
+# --- Career-long messages ------------------------------------------------------------------------
+
+
+def _career_facts(life: _Life, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
+    person = life.person
+    facts = _lifecycle_facts(person, plan, wave)
+    facts += _status_facts(person, plan, wave)
+    facts += _civic_facts(person, plan, wave)
+    facts += _hardship_facts(person, plan, wave)
+    days = plan.training_days
+    if days and _plus(days[0], -GRANT_LEAD_DAYS[1]) <= wave.last:
+        if wave.first <= _plus(days[-1], TRAINING_TAIL_DAYS):
+            for training in _trainings(life, plan):
+                facts += _training_facts(training, wave)
+    return facts
+
+
+def _lifecycle_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
+    """A full-rate retirement notified by the pension fund, a death, a merge of identifiers."""
+    career, identity, index = person.career, person.identity, person.index
+    retires_on, died_on, merged_on = career.retires_on, career.died_on, identity.merged_on
+    facts = []
+    alive = died_on is None or retires_on < died_on
+    if plan.retirement_reported and alive and wave.covers(retires_on):
+        data = {"retired_on": retires_on.isoformat(), "full_rate": True}
+        person_id = identity.on(retires_on)
+        facts.append(_fact("person.retired", f"retired:{index}", person_id, retires_on, data))
+    if died_on is not None and wave.covers(died_on):
+        data = {"died_on": died_on.isoformat()}
+        person_id = identity.on(died_on)
+        facts.append(_fact("person.deceased", f"deceased:{index}", person_id, died_on, data))
+    if merged_on is not None and wave.covers(merged_on):
+        data = {"absorbed": identity.nia, "merged_on": merged_on.isoformat()}
+        facts.append(_fact("person.merged", f"merged:{index}", identity.nir, merged_on, data))
+    return facts
+
+
+def _status_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
+    """Low qualification, disability (BOETH), DIF registrations."""
+    identity, index = person.identity, person.index
+    facts = [
+        _fact(
+            "qualification.declared",
+            f"qualification:{index}:{number}",
+            identity.on(day),
+            day,
+            {"low_qualified": number == 0, "declared_on": day.isoformat()},
+            source=plan.qualification_source,
+        )
+        for number, day in enumerate(plan.qualification_days)
+        if wave.covers(day)
+    ]
+    if plan.disability is not None and wave.covers(plan.disability[0]):
+        facts.append(_disability_fact(person, *plan.disability))
+    for number, dif in enumerate(plan.dif):
+        if wave.covers(dif.registered_on):
+            facts.append(_dif_fact(person, number, dif))
+    return facts
+
+
+def _disability_fact(person: _Person, start: date, end: date | None) -> _Fact:
+    data = {"from": start.isoformat()}
+    if end is not None:
+        data["to"] = end.isoformat()
+    person_id = person.identity.on(start)
+    return _fact("disability.recognised", f"boeth:{person.index}", person_id, start, data)
+
+
+def _dif_fact(person: _Person, number: int, dif: _Dif) -> _Fact:
+    data = {
+        "hours": format_hundredths(dif.hours * HUNDREDTHS_PER_HOUR),
+        "registered_on": dif.registered_on.isoformat(),
+    }
+    supersedes = f"dif:{person.index}:{number - 1}" if number else None
+    message_id = f"dif:{person.index}:{number}"
+    person_id = person.identity.on(dif.registered_on)
+    return _fact(
+        "dif.registered", message_id, person_id, dif.registered_on, data, supersedes=supersedes
+    )
+
+
+def _civic_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
+    facts = []
+    for civic in plan.civic:
+        if not wave.covers(civic.validated_on):
+            continue
+        data: Message = {"activity": civic.activity, "year": civic.year, "quantity": civic.quantity}
+        if civic.main_quantity is not None:
+            data["quantity_main_organisation"] = civic.main_quantity
+        data["validated_on"] = civic.validated_on.isoformat()
+        person_id = person.identity.on(date(civic.year, DECEMBER, 31))
+        message_id = f"cec:{person.index}:{civic.year}"
+        facts.append(
+            _fact("civic_engagement.declared", message_id, person_id, civic.validated_on, data)
+        )
+    return facts
+
+
+def _hardship_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
+    """Exposures, declared with the payroll of the year's end; a use of points."""
+    facts = []
+    for exposure in plan.exposures:
+        year_end = date(exposure.year, DECEMBER, 31)
+        if wave.covers(year_end):
+            facts.append(_exposure_fact(person, exposure, year_end))
+    use = plan.points_use
+    if use is not None and wave.covers(use.requested_on):
+        data = {
+            "use": use.use,
+            "points": use.points,
+            "requested_on": use.requested_on.isoformat(),
+            "birth_date": person.birth.isoformat(),
+        }
+        person_id = person.identity.on(use.requested_on)
+        message_id = f"c2p:{person.index}:use"
+        facts.append(_fact("hardship.points.used", message_id, person_id, use.requested_on, data))
+    return facts
+
+
+def _exposure_fact(person: _Person, exposure: _Exposure, year_end: date) -> _Fact:
+    data = {
+        "employer": person.career.employer,
+        "year": exposure.year,
+        "quarters": list(exposure.quarters),
+        "factors": list(exposure.factors),
+        "birth_date": person.birth.isoformat(),
+    }
+    message_id = f"c2p:{person.index}:{exposure.year}"
+    person_id = person.identity.on(year_end)
+    return _fact("hardship.exposure.declared", message_id, person_id, year_end, data)
+
+
+def _training_facts(training: _Training, wave: _Wave) -> list[_Fact]:
+    facts = [] if training.grant is None else _grant_facts(training, training.grant, wave)
+    if wave.covers(training.ordered_on):
+        facts.append(_order_fact(training))
+    outcome, tag = training.outcome, training.tag
+    steps = (
+        ("entered", outcome.entered_on),
+        ("cancelled", outcome.cancelled_on),
+        ("refunded", outcome.refunded_on),
+    )
+    for step, day in steps:
+        if day is None or not wave.covers(day):
+            continue
+        data = {"order_id": f"order:{tag}", f"{step}_on": day.isoformat()}
+        if step == "refunded" and outcome.refund_cents is not None:
+            data["amount_eur"] = format_hundredths(outcome.refund_cents)
+        facts.append(_fact(f"training.{step}", f"{step}:{tag}", training.person, day, data))
+    return facts
+
+
+def _order_fact(training: _Training) -> _Fact:
+    data: Message = {
+        "order_id": f"order:{training.tag}",
+        "certification": training.certification,
+        "provider": training.provider,
+        **_amount("price_eur", training.price_cents, training.ordered_on),
+        "ordered_on": training.ordered_on.isoformat(),
+    }
+    if training.volunteer:
+        data["volunteer_training"] = True
+    message_id = f"order:{training.tag}"
+    return _fact("training.ordered", message_id, training.person, training.ordered_on, data)
 
 
 def _amount(eur_field: str, cents: int, day: date) -> dict[str, str]:
@@ -1056,102 +1272,40 @@ def _amount(eur_field: str, cents: int, day: date) -> dict[str, str]:
     return {"hours": format_hundredths(hours * HUNDREDTHS_PER_HOUR)}
 
 
-def _order_fact(rng: random.Random, life: _Life, order: _Order, volunteer: bool) -> _Fact:
-    data: Message = {
-        "order_id": order.order_id,
-        "certification": order.certification,
-        "provider": _siret(life.settings.seed, PROVIDER_SALT, rng.randrange(PROVIDERS)),
-        **_amount("price_eur", order.price_cents, order.ordered_on),
-        "ordered_on": order.ordered_on.isoformat(),
-    }
-    if volunteer and rng.random() < VOLUNTEER_TRAINING_PROBABILITY:
-        data["volunteer_training"] = True
-    return _fact("training.ordered", order.order_id, order.person, order.ordered_on, data)
-
-
-def _outcome_facts(rng: random.Random, order: _Order) -> tuple[list[_Fact], date | None]:
-    """Entered (and maybe refunded), cancelled, or still held; and the cancellation day."""
-    draw = rng.random()
-    if draw < ENTERED_PROBABILITY:
-        entered_on = _plus(order.ordered_on, rng.randint(*ENTRY_DELAY_DAYS))
-        data = {"order_id": order.order_id, "entered_on": entered_on.isoformat()}
-        facts = [_fact("training.entered", f"entered:{order.tag}", order.person, entered_on, data)]
-        if rng.random() < REFUNDED_PROBABILITY:
-            facts.append(_refund_fact(rng, order, entered_on))
-        return facts, None
-    if draw < ENTERED_PROBABILITY + CANCELLED_PROBABILITY:
-        cancelled_on = _plus(order.ordered_on, rng.randint(*CANCEL_DELAY_DAYS))
-        data = {"order_id": order.order_id, "cancelled_on": cancelled_on.isoformat()}
-        message_id = f"cancelled:{order.tag}"
-        return [_fact("training.cancelled", message_id, order.person, cancelled_on, data)], (
-            cancelled_on
+def _grant_facts(training: _Training, grant: _Grant, wave: _Wave) -> list[_Fact]:
+    grant_id, tag, person_id = f"grant:{training.tag}", training.tag, training.person
+    facts = []
+    if wave.covers(grant.granted_on):
+        data: Message = {
+            "grant_id": grant_id,
+            "funder_type": grant.funder_type,
+            "funder_id": grant.funder_id,
+            "kind": grant.kind,
+            **_amount("amount_eur", grant.amount_eur * CENTS_PER_EURO, grant.granted_on),
+            "granted_on": grant.granted_on.isoformat(),
+        }
+        if grant.expires_on is not None:
+            data["earmarked_certifications"] = [training.certification]
+            data["expires_on"] = grant.expires_on.isoformat()
+            data["refundable"] = grant.refundable
+        facts.append(
+            _fact(
+                "topup.granted",
+                f"topup:{tag}",
+                person_id,
+                grant.granted_on,
+                data,
+                source=grant.source,
+            )
         )
-    return [], None
-
-
-def _refund_fact(rng: random.Random, order: _Order, entered_on: date) -> _Fact:
-    refunded_on = _plus(entered_on, rng.randint(*REFUND_DELAY_DAYS))
-    data = {"order_id": order.order_id, "refunded_on": refunded_on.isoformat()}
-    if order.ordered_on >= EUR_FROM and rng.random() < PARTIAL_REFUND_PROBABILITY:
-        share = rng.uniform(*PARTIAL_REFUND_SHARE)
-        data["amount_eur"] = format_hundredths(round(order.price_cents * share))
-    return _fact("training.refunded", f"refunded:{order.tag}", order.person, refunded_on, data)
-
-
-def _grant(rng: random.Random, life: _Life, tag: str, ordered_on: date) -> _Grant | None:
-    """A top-up granted shortly before the order, by the employer, France Travail or a region."""
-    if rng.random() >= TOPUP_PROBABILITY:
-        return None
-    funder_type = rng.choices(FUNDER_TYPES, FUNDER_WEIGHTS)[0]
-    source, funder_id, kind = EDEF, life.career.employer, funder_type
-    if funder_type == EMPLOYER_FUNDER:
-        kind = rng.choices(EMPLOYER_KINDS, EMPLOYER_KIND_WEIGHTS)[0]
-    elif funder_type == FRANCE_TRAVAIL_FUNDER:
-        source, funder_id = FRANCE_TRAVAIL, FRANCE_TRAVAIL_FUNDER_ID
-    else:
-        funder_id = f"region-{rng.choice(REGIONS)}"
-    low, high = TOPUP_AMOUNTS_EUR[kind]
-    amount_eur = rng.randint(low // TOPUP_STEP_EUR, high // TOPUP_STEP_EUR) * TOPUP_STEP_EUR
-    granted_on = max(life.first, _plus(ordered_on, -rng.randint(*GRANT_LEAD_DAYS)))
-    return _Grant(f"grant:{tag}", source, funder_type, funder_id, kind, amount_eur, granted_on)
-
-
-def _grant_facts(
-    rng: random.Random, order: _Order, grant: _Grant, cancelled_on: date | None
-) -> list[_Fact]:
-    """The grant (from 2025-04-17 some are earmarked for the ordered certification and expire),
-    and its withdrawal for some cancelled trainings."""
-    data: Message = {
-        "grant_id": grant.grant_id,
-        "funder_type": grant.funder_type,
-        "funder_id": grant.funder_id,
-        "kind": grant.kind,
-        **_amount("amount_eur", grant.amount_eur * CENTS_PER_EURO, grant.granted_on),
-        "granted_on": grant.granted_on.isoformat(),
-    }
-    if grant.granted_on >= EARMARKS_FROM and rng.random() < EARMARK_PROBABILITY:
-        data["earmarked_certifications"] = [order.certification]
-        data["expires_on"] = _plus(grant.granted_on, rng.randint(*EXPIRY_DAYS)).isoformat()
-        data["refundable"] = rng.random() < REFUNDABLE_PROBABILITY
-    facts = [
-        _fact(
-            "topup.granted",
-            f"topup:{order.tag}",
-            order.person,
-            grant.granted_on,
-            data,
-            source=grant.source,
-        )
-    ]
-    if cancelled_on is not None and rng.random() < WITHDRAWN_PROBABILITY:
-        withdrawn_on = _plus(cancelled_on, rng.randint(*WITHDRAWAL_DELAY_DAYS))
-        data = {"grant_id": grant.grant_id, "withdrawn_on": withdrawn_on.isoformat()}
+    if grant.withdrawn_on is not None and wave.covers(grant.withdrawn_on):
+        data = {"grant_id": grant_id, "withdrawn_on": grant.withdrawn_on.isoformat()}
         facts.append(
             _fact(
                 "topup.withdrawn",
-                f"withdrawal:{order.tag}",
-                order.person,
-                withdrawn_on,
+                f"withdrawal:{tag}",
+                person_id,
+                grant.withdrawn_on,
                 data,
                 source=grant.source,
             )
@@ -1169,36 +1323,47 @@ class _Period(NamedTuple):
     worked: int  # hundredths of an hour (of a day for managers counted in days)
 
 
+class _Amendment(NamedTuple):
+    day: date  # when it is sent: in a later quarter of the same year
+    worked: int | None  # the corrected figure; None: a copy sent by mistake, retracted that day
+
+
 class _YearPlan(NamedTuple):
+    year: int
     periods: list[_Period]
-    latest_ids: list[str]  # the message now standing for each period (after in-year fixes)
-    facts: list[_Fact]
+    amendments: list[_Amendment | None]  # one per period
+    spells: list[tuple[date, date]]  # job-seeker registrations
+    self_employment: tuple[int, bool] | None  # months active, contribution paid
+    last: date  # the last working day of the year
 
 
 def _year_plan(settings: DemoSettings, person: _Person, year: int) -> _YearPlan:
     career = person.career
     first = max(career.start, date(year, 1, 1))
     last = min(career.end, date(year, DECEMBER, 31))
-    rng = random.Random(f"{settings.seed}:{person.index}:{year}")
+    rng = _Draws(f"{settings.seed}:{person.index}:{year}")
     periods = _periods(rng, settings, career, first, last)
-    facts, latest_ids = _declarations(rng, person, year, periods)
-    facts += _jobseeker_facts(rng, person, periods, first, last)
-    facts += _self_employment_facts(rng, person, first, last)
-    return _YearPlan(periods, latest_ids, facts)
+    amendments = [_amendment(rng, career, period) for period in periods]
+    spells = _spells(rng, career, periods, first, last)
+    self_employment = None
+    if year in career.self_employed:
+        months = min(last.month - first.month + 1, rng.between(*SELF_EMPLOYED_MONTHS))
+        self_employment = months, rng.random() < CONTRIBUTION_PAID_PROBABILITY
+    return _YearPlan(year, periods, amendments, spells, self_employment, last)
 
 
 def _periods(
-    rng: random.Random, settings: DemoSettings, career: _Career, first: date, last: date
+    rng: _Draws, settings: DemoSettings, career: _Career, first: date, last: date
 ) -> list[_Period]:
     """One steady job, or a few short contracts with gaps (fewer when self-employed)."""
     if career.esat:
         return [_period(career, career.employer, first, last)]
     if first.year in career.self_employed:
-        count = rng.choices(CONTRACT_COUNTS, SELF_EMPLOYED_CONTRACT_WEIGHTS)[0]
+        count = rng.weighted(CONTRACT_COUNTS, SELF_EMPLOYED_CONTRACT_WEIGHTS)
     elif rng.random() < career.stability:
         return _steady_periods(career, first, last)
     else:
-        count = rng.choices(CONTRACT_COUNTS, CONTRACT_WEIGHTS)[0]
+        count = rng.weighted(CONTRACT_COUNTS, CONTRACT_WEIGHTS)
     span_days = (last - first).days + 1
     bounds = sorted(rng.sample(range(span_days), 2 * min(count, span_days // 2)))
     return [
@@ -1232,45 +1397,80 @@ def _reference(career: _Career) -> int:
     return FORFAIT_REFERENCE_DAYS if career.forfait_days else REFERENCE_HOURS
 
 
-def _declarations(
-    rng: random.Random, person: _Person, year: int, periods: list[_Period]
-) -> tuple[list[_Fact], list[str]]:
-    """One payroll declaration per period, a few corrected or declared twice later that year."""
-    facts: list[_Fact] = []
-    latest_ids = []
-    for number, period in enumerate(periods):
-        message_id = f"dsn:{person.index}:{year}:{number}"
-        facts.append(_employment_fact(person, period, message_id, period.end))
-        amendments, latest_id = _amendments(rng, person, period, message_id)
-        facts += amendments
-        latest_ids.append(latest_id)
-    return facts, latest_ids
-
-
-def _amendments(
-    rng: random.Random, person: _Person, period: _Period, message_id: str
-) -> tuple[list[_Fact], str]:
-    """Maybe a correction, or a copy sent by mistake and retracted, in a later wave of the year;
-    and the message id that stands for the period afterwards."""
+def _amendment(rng: _Draws, career: _Career, period: _Period) -> _Amendment | None:
     draw = rng.random()
     if period.end.month > LAST_AMENDABLE_MONTH or draw >= AMENDED_PROBABILITY:
-        return [], message_id
+        return None
     quarter = (period.end.month - 1) // MONTHS_PER_QUARTER + 1
-    later = _day(rng, _quarter_first(period.end.year, quarter + 1), _on(period.end.year, YEAR_END))
-    if draw < CORRECTION_PROBABILITY:
-        corrected = _corrected(person.career, period, rng.uniform(*CORRECTED_SHARE))
-        fix_id = f"{message_id}:fix"
-        return [_employment_fact(person, corrected, fix_id, later, message_id)], fix_id
-    copy_id = f"{message_id}:copy"
-    data = {"retracts": copy_id, "retracted_on": later.isoformat()}
-    person_id = person.identity.on(period.end)
-    retraction = _fact("fact.retracted", f"{copy_id}:retraction", person_id, later, data)
-    return [_employment_fact(person, period, copy_id, period.end), retraction], message_id
+    day = rng.day(_quarter_first(period.end.year, quarter + 1), _on(period.end.year, YEAR_END))
+    if draw >= CORRECTION_PROBABILITY:
+        return _Amendment(day, None)
+    return _Amendment(day, _corrected(career, period, rng.uniform(*CORRECTED_SHARE)).worked)
 
 
 def _corrected(career: _Career, period: _Period, share: float) -> _Period:
     whole = round(period.worked * share / HUNDREDTHS_PER_HOUR) * HUNDREDTHS_PER_HOUR
     return period._replace(worked=min(whole, _reference(career) * HUNDREDTHS_PER_HOUR))
+
+
+def _spells(
+    rng: _Draws, career: _Career, periods: list[_Period], first: date, last: date
+) -> list[tuple[date, date]]:
+    """Job-seeker registrations for some long gaps between contracts (or a year without work)."""
+    if periods:
+        gaps = [(a.end + ONE_DAY, b.start - ONE_DAY) for a, b in itertools.pairwise(periods)]
+    else:
+        gaps = [] if first.year in career.self_employed else [(first, last)]
+    spells = []
+    for gap_first, gap_last in gaps:
+        if (gap_last - gap_first).days < JOBSEEKER_GAP_DAYS_MIN:
+            continue
+        if rng.random() < JOBSEEKER_PROBABILITY:
+            registered = _plus(gap_first, rng.between(0, REGISTRATION_DELAY_DAYS_MAX))
+            spells.append((registered, gap_last))
+    return spells
+
+
+# --- One year's messages -------------------------------------------------------------------------
+
+
+def _year_facts(person: _Person, plan: _YearPlan, wave: _Wave) -> list[_Fact]:
+    facts = []
+    for number in range(len(plan.periods)):
+        facts += _period_facts(person, plan, number, wave)
+    for number, (registered, gap_last) in enumerate(plan.spells):
+        if wave.covers(gap_last):
+            data = {"from": registered.isoformat(), "to": gap_last.isoformat()}
+            message_id = f"jobseeker:{person.index}:{plan.year}:{number}"
+            person_id = person.identity.on(registered)
+            facts.append(_fact("jobseeker.registered", message_id, person_id, gap_last, data))
+    if plan.self_employment is not None and wave.covers(plan.last):
+        facts.append(_self_employment_fact(person, plan, *plan.self_employment))
+    return facts
+
+
+def _period_facts(person: _Person, plan: _YearPlan, number: int, wave: _Wave) -> list[_Fact]:
+    """A period's declaration (sometimes twice by mistake) and its later amendment."""
+    period, amendment = plan.periods[number], plan.amendments[number]
+    message_id = f"dsn:{person.index}:{plan.year}:{number}"
+    facts = []
+    if wave.covers(period.end):
+        facts.append(_employment_fact(person, period, message_id, period.end))
+        if amendment is not None and amendment.worked is None:
+            facts.append(_employment_fact(person, period, f"{message_id}:copy", period.end))
+    if amendment is None or not wave.covers(amendment.day):
+        return facts
+    if amendment.worked is not None:
+        corrected = period._replace(worked=amendment.worked)
+        facts.append(
+            _employment_fact(person, corrected, f"{message_id}:fix", amendment.day, message_id)
+        )
+    else:
+        data = {"retracts": f"{message_id}:copy", "retracted_on": amendment.day.isoformat()}
+        person_id = person.identity.on(period.end)
+        retraction_id = f"{message_id}:copy:retraction"
+        facts.append(_fact("fact.retracted", retraction_id, person_id, amendment.day, data))
+    return facts
 
 
 def _employment_fact(
@@ -1288,47 +1488,21 @@ def _employment_fact(
     return _fact("employment.declared", message_id, person_id, due, data, supersedes=supersedes)
 
 
-def _jobseeker_facts(
-    rng: random.Random, person: _Person, periods: list[_Period], first: date, last: date
-) -> list[_Fact]:
-    """Registrations for some of the long gaps between contracts (or a year without work)."""
-    if periods:
-        gaps = [(a.end + ONE_DAY, b.start - ONE_DAY) for a, b in itertools.pairwise(periods)]
-    else:
-        gaps = [] if first.year in person.career.self_employed else [(first, last)]
-    facts = []
-    for number, (gap_first, gap_last) in enumerate(gaps):
-        if (gap_last - gap_first).days < JOBSEEKER_GAP_DAYS_MIN:
-            continue
-        if rng.random() >= JOBSEEKER_PROBABILITY:
-            continue
-        registered = _plus(gap_first, rng.randint(0, REGISTRATION_DELAY_DAYS_MAX))
-        data = {"from": registered.isoformat(), "to": gap_last.isoformat()}
-        message_id = f"jobseeker:{person.index}:{first.year}:{number}"
-        person_id = person.identity.on(registered)
-        facts.append(_fact("jobseeker.registered", message_id, person_id, gap_last, data))
-    return facts
+def _self_employment_fact(person: _Person, plan: _YearPlan, months: int, paid: bool) -> _Fact:
+    data = {"year": plan.year, "months_active": months, "contribution_paid": paid}
+    message_id = f"urssaf:{person.index}:{plan.year}"
+    person_id = person.identity.on(plan.last)
+    return _fact("self_employment.declared", message_id, person_id, plan.last, data)
 
 
-def _self_employment_facts(
-    rng: random.Random, person: _Person, first: date, last: date
-) -> list[_Fact]:
-    if first.year not in person.career.self_employed:
-        return []
-    months = min(last.month - first.month + 1, rng.randint(*SELF_EMPLOYED_MONTHS))
-    paid = rng.random() < CONTRIBUTION_PAID_PROBABILITY
-    data = {"year": first.year, "months_active": months, "contribution_paid": paid}
-    message_id = f"urssaf:{person.index}:{first.year}"
-    return [_fact("self_employment.declared", message_id, person.identity.on(last), last, data)]
-
-
-def _late_fix_facts(settings: DemoSettings, person: _Person) -> list[_Fact]:
-    """The correction of the year's last period, published after that year was closed."""
-    fix = person.late_fix
-    assert fix is not None  # the caller checked
-    plan = _year_plan(settings, person, fix.year)
+def _late_fix_facts(person: _Person, plan: _YearPlan, fix: _LateFix) -> list[_Fact]:
+    """The correction of the year's last period, published after the year was closed."""
     if not plan.periods:
         return []
-    corrected = _corrected(person.career, plan.periods[-1], fix.share)
-    message_id = f"dsn:{person.index}:{fix.year}:{len(plan.periods) - 1}:late"
-    return [_employment_fact(person, corrected, message_id, fix.due, plan.latest_ids[-1])]
+    number = len(plan.periods) - 1
+    original = f"dsn:{person.index}:{plan.year}:{number}"
+    amendment = plan.amendments[number]
+    fixed = amendment is not None and amendment.worked is not None
+    corrected = _corrected(person.career, plan.periods[number], fix.share)
+    latest = f"{original}:fix" if fixed else original
+    return [_employment_fact(person, corrected, f"{original}:late", fix.due, latest)]

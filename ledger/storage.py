@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
@@ -55,6 +55,18 @@ class BatchRecords:
     repeats: Sequence[Receipt] = ()
     person_years: Sequence[tuple[int, str]] = ()
     trackings: Sequence[Tracking] = ()
+
+
+class LedgerRecorder(Protocol):
+    """What the ledger reads besides events, on every backend."""
+
+    def select_receipts(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Receipt]: ...
+
+    def select_repeats(self, source: str, message_id: str) -> list[Receipt]: ...
+
+    def select_year_persons(self, year: int, after: str, limit: int) -> list[str]: ...
 
 
 class LedgerSQLiteRecorder(SQLiteProcessRecorder):

@@ -6,7 +6,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.backends"]
 
 # CI runs the default profile; `HYPOTHESIS_PROFILE=thorough` explores more.
 settings.register_profile(

@@ -15,7 +15,8 @@ from ledger.application import Ledger
 from ledger.rules import orders
 from ledger.rules.common import Context
 from projections.reader import Reader
-from tests.support import Feed, identifier, ingest, memory_ledger
+from tests.backends import Ledgers
+from tests.support import Feed, identifier, ingest
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.json"))
 
@@ -25,9 +26,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("path", CASES, ids=[path.stem for path in CASES])
-def test_case(path: Path) -> None:
+def test_case(ledgers: Ledgers, path: Path) -> None:
     case = _load(path)
-    ledger = memory_ledger()
+    ledger = ledgers.new()
     feed = Feed(prefix=f"{path.stem}-")
     try:
         for number, step in enumerate(case["steps"], start=1):

@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import schemas
+from tests.backends import Ledgers
 from tests.strategies import dates
-from tests.support import Feed, ingest, memory_ledger
+from tests.support import Feed, ingest
 
 AMOUNTS = st.builds(lambda w, c: f"{w}.{c:02d}", st.integers(0, 99_999), st.integers(0, 99))
 SMALL = st.sampled_from(("x1", "x2", "x3"))
@@ -79,10 +80,12 @@ def any_message(draw: st.DrawFn, feed: Feed) -> dict[str, Any]:
 
 
 @given(st.data())
-def test_any_schema_shaped_feed_ends_in_one_outcome_each(data: st.DataObject) -> None:
+def test_any_schema_shaped_feed_ends_in_one_outcome_each(
+    ledgers: Ledgers, data: st.DataObject
+) -> None:
     feed = Feed(prefix="z")
     messages = data.draw(st.lists(any_message(feed), min_size=1, max_size=25))
-    ledger = memory_ledger()
+    ledger = ledgers.new()
     try:
         results = ingest(ledger, messages)
         assert len(results) == len(messages)
@@ -101,9 +104,9 @@ JSON = st.recursive(
 
 
 @given(st.lists(JSON | st.binary().map(lambda b: b), min_size=1, max_size=10))
-def test_arbitrary_input_is_rejected_not_raised(values: list[Any]) -> None:
+def test_arbitrary_input_is_rejected_not_raised(ledgers: Ledgers, values: list[Any]) -> None:
     raws = [v if isinstance(v, bytes) else orjson.dumps(v) for v in values]
-    ledger = memory_ledger()
+    ledger = ledgers.new()
     try:
         keys = [("fuzz", f"line:{i}") for i in range(len(raws))]
         results = ledger.ingest([schemas.parse(raw) for raw in raws], fallback_keys=keys)

@@ -14,8 +14,9 @@ from ledger.rules import cpf
 from ledger.rules.book import EUR, HOURS, MONEY_ACCOUNTS, fold, in_unit, unit_on
 from ledger.state import HELD, PersonState, evolve
 from projections.reader import Reader
+from tests.backends import Ledgers
 from tests.strategies import PERSONS, careers
-from tests.support import identifier, ingest, memory_ledger
+from tests.support import identifier, ingest
 
 AS_OF_DAYS = ("2016-06-30", "2018-12-31", "2019-01-01", "2022-06-30", "2027-01-01")
 
@@ -35,8 +36,8 @@ def _states(ledger: Ledger) -> list[PersonState]:
     return [view.state for view in views if view.state is not None]
 
 
-def _run(feed: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    ledger = memory_ledger()
+def _run(ledgers: Ledgers, feed: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    ledger = ledgers.new()
     try:
         ingest(ledger, feed)
         return _balances(ledger)
@@ -45,8 +46,8 @@ def _run(feed: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 @given(careers())
-def test_same_feed_twice_changes_nothing(feed: list[dict[str, Any]]) -> None:
-    ledger = memory_ledger()
+def test_same_feed_twice_changes_nothing(ledgers: Ledgers, feed: list[dict[str, Any]]) -> None:
+    ledger = ledgers.new()
     try:
         ingest(ledger, feed)
         once = _balances(ledger)
@@ -58,7 +59,7 @@ def test_same_feed_twice_changes_nothing(feed: list[dict[str, Any]]) -> None:
 
 
 @given(careers(), st.data())
-def test_duplicated_messages_give_the_same_balances(
+def test_duplicated_messages_give_the_same_balances(ledgers: Ledgers,
     feed: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     copies = data.draw(st.lists(st.integers(0, len(feed) - 1), max_size=len(feed)))
@@ -66,12 +67,14 @@ def test_duplicated_messages_give_the_same_balances(
     for index in copies:
         position = data.draw(st.integers(index + 1, len(noisy)))
         noisy.insert(position, feed[index])
-    assert _run(noisy) == _run(feed)
+    assert _run(ledgers, noisy) == _run(ledgers, feed)
 
 
 @given(careers())
-def test_replaying_events_rebuilds_the_same_state(feed: list[dict[str, Any]]) -> None:
-    ledger = memory_ledger()
+def test_replaying_events_rebuilds_the_same_state(
+    ledgers: Ledgers, feed: list[dict[str, Any]]
+) -> None:
+    ledger = ledgers.new()
     try:
         ingest(ledger, feed)
         for state in _states(ledger):
@@ -94,8 +97,8 @@ def _stamped(changes: list[dict[str, Any]], event: Any) -> list[dict[str, Any]]:
 
 
 @given(careers())
-def test_balance_is_the_sum_of_the_statement(feed: list[dict[str, Any]]) -> None:
-    ledger = memory_ledger()
+def test_balance_is_the_sum_of_the_statement(ledgers: Ledgers, feed: list[dict[str, Any]]) -> None:
+    ledger = ledgers.new()
     try:
         ingest(ledger, feed)
         reader = Reader(ledger)
@@ -115,8 +118,8 @@ def test_balance_is_the_sum_of_the_statement(feed: list[dict[str, Any]]) -> None
 
 
 @given(careers())
-def test_no_accrual_passes_the_ceiling(feed: list[dict[str, Any]]) -> None:
-    ledger = memory_ledger()
+def test_no_accrual_passes_the_ceiling(ledgers: Ledgers, feed: list[dict[str, Any]]) -> None:
+    ledger = ledgers.new()
     try:
         ingest(ledger, feed)
         for state in _states(ledger):
@@ -140,8 +143,10 @@ def _check_ceilings(state: PersonState, ledger: Ledger) -> None:
 
 
 @given(careers())
-def test_a_hold_never_exceeds_what_was_available(feed: list[dict[str, Any]]) -> None:
-    ledger = memory_ledger()
+def test_a_hold_never_exceeds_what_was_available(
+    ledgers: Ledgers, feed: list[dict[str, Any]]
+) -> None:
+    ledger = ledgers.new()
     try:
         ingest(ledger, feed)
         for state in _states(ledger):

@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 import schemas
 from ledger.application import Ledger
 from projections.reader import Reader
+from tests.backends import Ledgers
 from tests.strategies import careers
-from tests.support import Feed, identifier, ingest, memory_ledger
+from tests.support import Feed, identifier, ingest
 
 
 @pytest.fixture
-def ledger() -> Any:
-    instance = memory_ledger()
+def ledger(ledgers: Ledgers) -> Any:
+    instance = ledgers.new()
     yield instance
     instance.close()
 
@@ -175,13 +176,15 @@ def _mutations(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @given(careers(max_size=15), st.data())
-def test_invalid_messages_change_nothing_else(feed: list[dict[str, Any]], data: Any) -> None:
+def test_invalid_messages_change_nothing_else(
+    ledgers: Ledgers, feed: list[dict[str, Any]], data: Any
+) -> None:
     noisy: list[dict[str, Any]] = []
     for message in feed:
         noisy.append(message)
         if data.draw(st.booleans()):
             noisy.append(data.draw(st.sampled_from(_mutations(message))))
-    clean, dirty = memory_ledger(), memory_ledger()
+    clean, dirty = ledgers.new(), ledgers.new()
     try:
         ingest(clean, feed)
         results = ingest(dirty, noisy)

@@ -1,0 +1,174 @@
+"""PostgreSQL: the production store. eventsourcing's process recorder plus the ledger's own
+tables (see `ledger.storage`), written in the same transaction as the events, and a versioned
+schema set-up that runs automatically at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.storage import RECEIPT_COLUMNS, BatchRecords, Receipt
+
+# Connection pool and session bounds (PostgreSQL sessions of this process).
+POOL_SIZE_CONNECTIONS = 4
+POOL_OVERFLOW_CONNECTIONS = 4
+CONNECT_TIMEOUT_SECONDS = 10
+LOCK_TIMEOUT_SECONDS = 10
+STATEMENT_TIMEOUT_MS = 60_000
+IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 60
+
+_RECEIPT_COLUMNS_DDL = (
+    "source text NOT NULL, message_id text NOT NULL, digest text, outcome text NOT NULL,"
+    " reason text, detail text NOT NULL, person_key text, message_type text,"
+    " recorded_at text NOT NULL, channel text"
+)
+
+# Versioned schema of the ledger's own tables: append, never edit an applied entry.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, (
+        f"CREATE TABLE IF NOT EXISTS {{schema}}.message_outcomes ({_RECEIPT_COLUMNS_DDL},"
+        " PRIMARY KEY (source, message_id))",
+        f"CREATE TABLE IF NOT EXISTS {{schema}}.message_repeats (id bigserial PRIMARY KEY,"
+        f" {_RECEIPT_COLUMNS_DDL})",
+        "CREATE INDEX IF NOT EXISTS message_repeats_key ON {schema}.message_repeats"
+        " (source, message_id)",
+        "CREATE TABLE IF NOT EXISTS {schema}.person_years (year integer NOT NULL,"
+        " person_key text NOT NULL, PRIMARY KEY (year, person_key))",
+    )),
+)
+
+
+def database_environment(database_url: str) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings for a `postgresql://user:pw@host:port/db?schema=s`."""
+    parts = urlsplit(database_url)
+    query = parse_qs(parts.query)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
+        "POSTGRES_POOL_SIZE": str(POOL_SIZE_CONNECTIONS),
+        "POSTGRES_MAX_OVERFLOW": str(POOL_OVERFLOW_CONNECTIONS),
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
+        "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(IDLE_IN_TRANSACTION_TIMEOUT_SECONDS),
+        "POSTGRES_PRE_PING": "y",
+        "APPLICATION_RECORDER_TOPIC": "ledger.postgres:LedgerPostgresRecorder",
+    }
+
+
+def bound_sessions(datastore: PostgresDatastore) -> None:
+    """Every session of the pool gets a statement timeout and a lock timeout."""
+    options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout=" \
+              f"{LOCK_TIMEOUT_SECONDS * 1000}"
+    connection_arguments = datastore.pool.kwargs
+    assert isinstance(connection_arguments, dict)
+    connection_arguments["options"] = options
+
+
+class LedgerPostgresRecorder(PostgresProcessRecorder):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        bound_sessions(datastore)
+        super().__init__(datastore, **kwargs)
+        self._schema = Identifier(datastore.schema)
+
+    def create_table(self) -> None:
+        super().create_table()
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Apply the ledger's schema migrations not applied yet, under an advisory lock so that
+        processes starting together do not race."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext('cpa-ledger-migrations'))")
+            curs.execute(SQL("CREATE TABLE IF NOT EXISTS {}.cpa_schema_version (version integer"
+                             " PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+                         .format(self._schema))
+            curs.execute(SQL("SELECT coalesce(max(version), 0) AS v FROM {}.cpa_schema_version")
+                         .format(self._schema))
+            row = curs.fetchone()
+            current = int(row["v"]) if row else 0
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    self._apply(curs, version, statements)
+
+    def _apply(self, curs: Cursor[DictRow], version: int, statements: Sequence[str]) -> None:
+        for statement in statements:
+            curs.execute(SQL(statement).format(schema=self._schema))
+        curs.execute(SQL("INSERT INTO {}.cpa_schema_version (version) VALUES (%s)")
+                     .format(self._schema), (version,))
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        records: BatchRecords | None = kwargs.get("records")
+        if records is not None:
+            self._insert_records(curs, records)
+
+    def _table(self, name: str) -> Composed:
+        return SQL("{}.{}").format(self._schema, Identifier(name))
+
+    def _insert_records(self, curs: Cursor[DictRow], records: BatchRecords) -> None:
+        marks = SQL(", ".join(["%s"] * 10))
+        columns = SQL(RECEIPT_COLUMNS)
+        for table, receipts in (("message_outcomes", records.receipts),
+                                ("message_repeats", records.repeats)):
+            if receipts:
+                curs.executemany(
+                    SQL("INSERT INTO {} ({}) VALUES ({})").format(self._table(table), columns,
+                                                                 marks),
+                    [receipt.row() for receipt in receipts],
+                )
+        if records.person_years:
+            curs.executemany(
+                SQL("INSERT INTO {} (year, person_key) VALUES (%s, %s) ON CONFLICT DO NOTHING")
+                .format(self._table("person_years")),
+                list(records.person_years),
+            )
+        for tracking in records.trackings:
+            self._insert_tracking(curs, tracking)
+
+    def select_receipts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Receipt]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        sources = [source for source, _ in wanted]
+        message_ids = [message_id for _, message_id in wanted]
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT {} FROM {} WHERE (source, message_id) IN"
+                    " (SELECT * FROM unnest(%s::text[], %s::text[]))")
+                .format(SQL(RECEIPT_COLUMNS), self._table("message_outcomes")),
+                (sources, message_ids),
+            )
+            rows = curs.fetchall()
+        return {(row["source"], row["message_id"]): Receipt(**row) for row in rows}
+
+    def select_repeats(self, source: str, message_id: str) -> list[Receipt]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT {} FROM {} WHERE source = %s AND message_id = %s ORDER BY id")
+                .format(SQL(RECEIPT_COLUMNS), self._table("message_repeats")),
+                (source, message_id),
+            )
+            return [Receipt(**row) for row in curs.fetchall()]
+
+    def select_year_persons(self, year: int, after: str, limit: int) -> list[str]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT person_key FROM {} WHERE year = %s AND person_key > %s"
+                    " ORDER BY person_key LIMIT %s").format(self._table("person_years")),
+                (year, after, limit),
+            )
+            return [row["person_key"] for row in curs.fetchall()]
