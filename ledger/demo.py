@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -101,6 +102,11 @@ FACTORS_IN_FORCE: dict[str, tuple[date, date | None]] = {  # from, until (exclud
     "noise": (date(2016, 7, 1), None),
 }
 
+# Each person draws from a few independent streams: the profile, the trainings, each year's jobs.
+PROFILE_STREAM, TRAININGS_STREAM, FIRST_YEAR_STREAM = 0, 1, 2
+STREAMS_PER_PERSON = FIRST_YEAR_STREAM + LAST_YEAR_MAX - FIRST_YEAR + 1
+SEED_MODULUS = 1 << 64
+
 # --- Publication calendar ----------------------------------------------------------------------
 QUARTERS = (1, 2, 3, 4)
 MONTHS_PER_QUARTER = 3
@@ -111,13 +117,16 @@ SUNDAY = 6
 MARCH, APRIL, JUNE, OCTOBER, DECEMBER = 3, 4, 6, 10, 12
 YEAR_END = (DECEMBER, 31)
 ONE_DAY = timedelta(days=1)
-WAVE_OPENS_DAY = 3  # a quarter's facts go out from the 3rd of the next month, 08:00 ...
+# The producers publish in batches ("waves"): the facts of each MONTHS_PER_WAVE months go out
+# from the 3rd of the next month, 08:00, over ten days, person after person. Twelve gives the
+# feed order "each year's facts, then that year's close"; 3 gives quarterly batches, at four
+# times the work (every wave re-derives every person).
+MONTHS_PER_WAVE = 12  # divides 12
+WAVE_OPENS_DAY = 3  # never near a change of time (last Sundays of March and October)
 WAVE_OPENS_HOUR = 8
-WAVE_SECONDS = 10 * 24 * 3600  # ... over ten days, person after person
-CLOSE_AFTER_QUARTER = 1  # year Y is closed after the wave of Q1 Y+1 (published 3-13 April)
+WAVE_SECONDS = 10 * 24 * 3600
 CLOSE_DAY, CLOSE_HOUR, CREDIT_DAY = 14, 18, 15  # published 14 April 18:00, credited 15 April
 WINTER_OFFSET, SUMMER_OFFSET = "+01:00", "+02:00"  # Europe/Paris
-LATE_FIX_FIRST, LATE_FIX_LAST = (APRIL, 16), (JUNE, 30)  # after the close: a regularisation
 
 # --- Producers ---------------------------------------------------------------------------------
 DSN, FRANCE_TRAVAIL, URSSAF, OPERATOR = "dsn", "france-travail", "urssaf", "operator"
@@ -183,7 +192,7 @@ ABROAD_DEPARTMENT = "99"
 MERGE_PROBABILITY = 0.012  # arrives from abroad during the feed: NIA first, then the NIR
 MERGE_NIA_YEARS = (1, 2)
 MERGE_FIRST, MERGE_LAST = (1, 15), (MARCH, 31)
-MERGE_LATE_FIX_PROBABILITY = 0.5  # a late correction still about the NIA
+MERGE_LATE_FIX_PROBABILITY = 0.5  # a correction still about the NIA, after the merge
 
 # --- Jobs --------------------------------------------------------------------------------------
 EMPLOYERS_PER_PERSON = 0.05
@@ -191,7 +200,7 @@ EMPLOYERS_MIN = 50
 EMPLOYER_SKEW = 2.0  # indexes drawn as u ** skew: a few large employers, many small ones
 EMPLOYER_SALT, ESAT_SALT, PROVIDER_SALT = "employer", "esat", "provider"
 PROVIDERS = 300
-SIRET_CACHE_SIZE = 1 << 16  # more than the employers of a million persons
+SIRET_CACHE_SIZE = 1 << 14  # the large employers (drawn most often) stay cached
 SIREN_BODY_DIGITS, NIC_BODY_DIGITS = 8, 4  # each followed by a Luhn digit: 9 + 5 = 14 digits
 FULL_TIME = 1.0
 PART_TIME_PROBABILITY = 0.3
@@ -212,12 +221,15 @@ CONTRIBUTION_PAID_PROBABILITY = 0.9
 JOBSEEKER_GAP_DAYS_MIN = 45
 JOBSEEKER_PROBABILITY = 0.6
 REGISTRATION_DELAY_DAYS_MAX = 15
-LAST_AMENDABLE_MONTH = 9  # in-year corrections go out in a later wave of the same year
-CORRECTION_PROBABILITY = 0.04
-DUPLICATE_PROBABILITY = 0.01  # declared twice by mistake, the copy retracted later
-AMENDED_PROBABILITY = CORRECTION_PROBABILITY + DUPLICATE_PROBABILITY
+# A year's payroll amended in the next spring, often after the year was closed (a regularisation):
+# the hours of a period corrected, or a copy declared by mistake retracted.
+CORRECTION_PROBABILITY = 0.06
+COPY_PROBABILITY = 0.02
+AMENDED_PROBABILITY = CORRECTION_PROBABILITY + COPY_PROBABILITY
+LOG_NOT_AMENDED = math.log(1.0 - AMENDED_PROBABILITY)
 CORRECTED_SHARE = (0.7, 1.2)
-LATE_FIX_PROBABILITY = 0.04
+AMENDMENT_FIRST, AMENDMENT_LAST = (1, 15), (JUNE, 30)
+MERGE_FIX_DELAY_DAYS = (14, 150)  # after the start of the wave following the merge
 
 # --- Statuses ----------------------------------------------------------------------------------
 LOW_QUALIFIED_PROBABILITY = 0.1
@@ -337,11 +349,13 @@ class DemoSettings:
 
 def generate(settings: DemoSettings) -> Iterator[Message]:
     """The feed's messages (contract v1, JSON-ready dicts) in publication order."""
+    closing = list(range(settings.year_from, settings.year_to))  # the last year stays open
     for year in range(settings.year_from, settings.year_to + 1):
-        for quarter in QUARTERS:
-            yield from _wave_messages(settings, _wave(year, quarter))
-            if quarter == CLOSE_AFTER_QUARTER and year > settings.year_from:
-                yield _close_message(year - 1)
+        for first_month in range(1, MONTHS_PER_YEAR + 1, MONTHS_PER_WAVE):
+            wave = _wave(year, first_month)
+            while closing and _close_published(closing[0]) < wave.opens:
+                yield _close_message(closing.pop(0))
+            yield from _wave_messages(settings, wave)
 
 
 def to_jsonl(messages: Iterable[Message]) -> Iterator[bytes]:
@@ -359,7 +373,7 @@ def summary_counts(messages: Iterable[Message]) -> Counter[str]:
 
 
 class _Wave(NamedTuple):
-    """The publication of one quarter's facts."""
+    """The publication of the facts of a few months."""
 
     first: date
     last: date
@@ -374,7 +388,7 @@ class _Fact(NamedTuple):
     """A message before its publication time is known."""
 
     rank: int
-    due: date  # the day the producer knew it: published in the wave after that quarter
+    due: date  # the day the producer knew it: published in the wave after those months
     kind: str
     source: str
     message_id: str
@@ -397,11 +411,11 @@ def _fact(
     return _Fact(rank, due, kind, source or usual_source, message_id, person, data, supersedes)
 
 
-def _wave(year: int, quarter: int) -> _Wave:
-    last = _quarter_last(year, quarter)
+def _wave(year: int, first_month: int) -> _Wave:
+    last = _month_end(year, first_month + MONTHS_PER_WAVE - 1)
     following = last + ONE_DAY
     opens = datetime(following.year, following.month, WAVE_OPENS_DAY, WAVE_OPENS_HOUR)
-    return _Wave(_quarter_first(year, quarter), last, opens, _paris_offset(opens.date()))
+    return _Wave(date(year, first_month, 1), last, opens, _paris_offset(opens.date()))
 
 
 def _wave_messages(settings: DemoSettings, wave: _Wave) -> Iterator[Message]:
@@ -425,10 +439,12 @@ def _due_facts(settings: DemoSettings, index: int, wave: _Wave) -> list[_Fact]:
     facts = _career_facts(life, plan, wave)
     year = wave.first.year
     if person.career.start.year <= year <= person.career.end.year:
-        facts += _year_facts(person, _year_plan(settings, person, year), wave)
-    fix = plan.late_fix
-    if fix is not None and wave.covers(fix.due):
-        facts += _late_fix_facts(person, _year_plan(settings, person, fix.year), fix)
+        copied = any(a.year == year and a.share is None for a in plan.amendments)
+        facts += _year_facts(person, _year_plan(settings, person, year), wave, copied=copied)
+    for amendment in plan.amendments:
+        if wave.covers(amendment.due):
+            year_plan = _year_plan(settings, person, amendment.year)
+            facts += _amendment_facts(person, year_plan, amendment)
     return facts
 
 
@@ -451,8 +467,12 @@ def _envelope(fact: _Fact, published_at: str) -> Message:
     return message
 
 
+def _close_published(year: int) -> datetime:
+    return datetime(year + 1, APRIL, CLOSE_DAY, CLOSE_HOUR)
+
+
 def _close_message(year: int) -> Message:
-    published = datetime(year + 1, APRIL, CLOSE_DAY, CLOSE_HOUR)
+    published = _close_published(year)
     return {
         "message_id": f"close:{year}",
         "source": OPERATOR,
@@ -467,6 +487,13 @@ def _paris_offset(day: date) -> str:
     """Summer time from the last Sunday of March to the last Sunday of October."""
     summer = _last_sunday(day.year, MARCH) <= day < _last_sunday(day.year, OCTOBER)
     return SUMMER_OFFSET if summer else WINTER_OFFSET
+
+
+def _stream(settings: DemoSettings, index: int, part: int) -> _Draws:
+    """The seeded draws of one part of one person's life: a distinct integer seed for every
+    (seed, person, part), the same stream on every run and platform."""
+    seed = settings.seed % SEED_MODULUS  # negative seeds too (Random would ignore the sign)
+    return _Draws((seed * PERSONS_MAX + index) * STREAMS_PER_PERSON + part)
 
 
 class _Draws(random.Random):
@@ -577,8 +604,7 @@ class _Life:
 
 def _person(settings: DemoSettings, index: int) -> tuple[_Life, _CareerPlan | None]:
     """The person and the career-long draws (None: not at work within the feed's years)."""
-    # A string seed is hashed with SHA-512: the same stream on every run and platform.
-    rng = _Draws(f"{settings.seed}:{index}")
+    rng = _stream(settings, index, PROFILE_STREAM)
     birth = rng.day(BIRTH_FIRST, BIRTH_LAST)
     start, arrives = _work_start(rng, settings, birth)
     career = _career(rng, settings, birth, start)
@@ -765,10 +791,13 @@ class _Training(NamedTuple):
     grant: _Grant | None
 
 
-class _LateFix(NamedTuple):
+class _Amendment(NamedTuple):
+    """The payroll of `year` amended on `due` (in a later batch): the hours of its first period
+    corrected by `share`, or (share None) its copy, declared by mistake, retracted."""
+
     year: int
     due: date
-    share: float
+    share: float | None
 
 
 class _CareerPlan(NamedTuple):
@@ -783,7 +812,7 @@ class _CareerPlan(NamedTuple):
     exposures: tuple[_Exposure, ...]
     points_use: _PointsUse | None
     training_days: tuple[date, ...]  # the orders' days; the rest is drawn when a wave needs it
-    late_fix: _LateFix | None  # a payroll correction after the year was closed
+    amendments: tuple[_Amendment, ...]  # at most one a year
 
 
 def _career_plan(rng: _Draws, life: _Life) -> _CareerPlan:
@@ -806,7 +835,7 @@ def _career_plan(rng: _Draws, life: _Life) -> _CareerPlan:
         exposures,
         points_use,
         training_days,
-        _late_fix(rng, life),
+        _amendments(rng, life),
     )
 
 
@@ -837,9 +866,9 @@ def _dif(rng: _Draws, life: _Life) -> tuple[_Dif, ...]:
     if life.person.career.start >= DIF_OPENS or first > last or rng.random() >= DIF_PROBABILITY:
         return ()
     registered = _Dif(_dif_hours(rng), rng.day(first, last))
-    if registered.registered_on < last and rng.random() < DIF_AMENDED_PROBABILITY:
-        amended_on = rng.day(registered.registered_on + ONE_DAY, last)
-        return registered, _Dif(_dif_hours(rng), amended_on)
+    amendable = _wave_after(registered.registered_on)  # published in a later batch
+    if amendable <= last and rng.random() < DIF_AMENDED_PROBABILITY:
+        return registered, _Dif(_dif_hours(rng), rng.day(amendable, last))
     return (registered,)
 
 
@@ -876,8 +905,10 @@ def _civic_year(rng: _Draws, activity: str, year: int) -> _Civic:
 
 def _exposures(rng: _Draws, life: _Life) -> tuple[_Exposure, ...]:
     """Hardship exposure over a few whole years of work, for one kind of job."""
+    if rng.random() >= HARDSHIP_PROBABILITY:
+        return ()
     years = _whole_years(life)
-    if rng.random() >= HARDSHIP_PROBABILITY or not years:
+    if not years:
         return ()
     job = rng.pick(HARDSHIP_JOBS)
     start = rng.pick(years)
@@ -947,6 +978,8 @@ def _points(exposures: list[_Exposure], birth: date) -> int:
 def _training_days(rng: _Draws, life: _Life) -> tuple[date, ...]:
     """The days of a few orders, leaving time for their follow-ups before the career ends."""
     count = rng.weighted(TRAINING_COUNTS, TRAINING_WEIGHTS)
+    if count == 0:
+        return ()
     first = _plus(life.first, FIRST_ORDER_AFTER_DAYS)
     last = min(_plus(life.person.career.end, -TRAINING_TAIL_DAYS), life.settings.horizon)
     if first > last:
@@ -957,7 +990,7 @@ def _training_days(rng: _Draws, life: _Life) -> tuple[date, ...]:
 def _trainings(life: _Life, plan: _CareerPlan) -> list[_Training]:
     """The orders, each kept within what is left of the rights (drawn from their own stream,
     and only for the waves that may publish something about them)."""
-    rng = _Draws(f"{life.settings.seed}:{life.person.index}:trainings")
+    rng = _stream(life.settings, life.person.index, TRAININGS_STREAM)
     trainings = []
     spent_cents = 0
     for number, ordered_on in enumerate(plan.training_days):
@@ -1082,20 +1115,45 @@ def _grant_terms(rng: _Draws, offer: _Grant, outcome: _Outcome) -> _Grant:
     return grant
 
 
-def _late_fix(rng: _Draws, life: _Life) -> _LateFix | None:
-    """Maybe a payroll correction published after the year was closed (a regularisation)."""
-    identity = life.person.identity
+def _amendments(rng: _Draws, life: _Life) -> tuple[_Amendment, ...]:
+    """Years whose payroll is amended (each year with AMENDED_PROBABILITY)."""
+    merge_fix = _merge_fix(rng, life)
+    amendments = [] if merge_fix is None else [merge_fix]
     last_year = min(life.last.year, life.settings.year_to - 1)
-    if identity.nia is not None and rng.random() < MERGE_LATE_FIX_PROBABILITY:
-        year = identity.nir_from_year - 1  # about the NIA, published after the merge
-    elif rng.random() < LATE_FIX_PROBABILITY and life.first.year <= last_year:
-        year = rng.between(life.first.year, last_year)
-    else:
+    # Geometric gaps between amended years: one draw per amendment, not one per year.
+    year = life.first.year + _gap(rng)
+    while year <= last_year:
+        due = rng.day(_on(year + 1, AMENDMENT_FIRST), _on(year + 1, AMENDMENT_LAST))
+        corrected = rng.random() < CORRECTION_PROBABILITY / AMENDED_PROBABILITY
+        share = rng.uniform(*CORRECTED_SHARE) if corrected else None
+        if due <= life.last and (merge_fix is None or year != merge_fix.year):
+            amendments.append(_Amendment(year, due, share))
+        year += 1 + _gap(rng)
+    return tuple(amendments)
+
+
+def _gap(rng: _Draws) -> int:
+    """Years skipped before the next amended one."""
+    return int(math.log(1.0 - rng.random()) / LOG_NOT_AMENDED)
+
+
+def _merge_fix(rng: _Draws, life: _Life) -> _Amendment | None:
+    """For some merged persons, a correction about the NIA's last year, sent after the merge."""
+    identity = life.person.identity
+    if identity.merged_on is None or rng.random() >= MERGE_LATE_FIX_PROBABILITY:
         return None
-    due = rng.day(_on(year + 1, LATE_FIX_FIRST), _on(year + 1, LATE_FIX_LAST))
+    after = _wave_after(identity.merged_on)
+    due = rng.day(_plus(after, MERGE_FIX_DELAY_DAYS[0]), _plus(after, MERGE_FIX_DELAY_DAYS[1]))
+    year = identity.nir_from_year - 1
     if year < life.first.year or due > life.last:
         return None
-    return _LateFix(year, due, rng.uniform(*CORRECTED_SHARE))
+    return _Amendment(year, due, rng.uniform(*CORRECTED_SHARE))
+
+
+def _wave_after(day: date) -> date:
+    """The first day covered by the wave after the one that publishes `day`'s facts."""
+    month = (day.month - 1) // MONTHS_PER_WAVE * MONTHS_PER_WAVE + MONTHS_PER_WAVE + 1
+    return date(day.year + (month - 1) // MONTHS_PER_YEAR, (month - 1) % MONTHS_PER_YEAR + 1, 1)
 
 
 # --- Career-long messages ------------------------------------------------------------------------
@@ -1108,11 +1166,16 @@ def _career_facts(life: _Life, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
     facts += _civic_facts(person, plan, wave)
     facts += _hardship_facts(person, plan, wave)
     days = plan.training_days
-    if days and _plus(days[0], -GRANT_LEAD_DAYS[1]) <= wave.last:
-        if wave.first <= _plus(days[-1], TRAINING_TAIL_DAYS):
-            for training in _trainings(life, plan):
-                facts += _training_facts(training, wave)
+    if days and _overlaps(
+        wave, _plus(days[0], -GRANT_LEAD_DAYS[1]), _plus(days[-1], TRAINING_TAIL_DAYS)
+    ):
+        for training in _trainings(life, plan):
+            facts += _training_facts(training, wave)
     return facts
+
+
+def _overlaps(wave: _Wave, first: date, last: date) -> bool:
+    return first <= wave.last and wave.first <= last
 
 
 def _lifecycle_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
@@ -1323,15 +1386,9 @@ class _Period(NamedTuple):
     worked: int  # hundredths of an hour (of a day for managers counted in days)
 
 
-class _Amendment(NamedTuple):
-    day: date  # when it is sent: in a later quarter of the same year
-    worked: int | None  # the corrected figure; None: a copy sent by mistake, retracted that day
-
-
 class _YearPlan(NamedTuple):
     year: int
     periods: list[_Period]
-    amendments: list[_Amendment | None]  # one per period
     spells: list[tuple[date, date]]  # job-seeker registrations
     self_employment: tuple[int, bool] | None  # months active, contribution paid
     last: date  # the last working day of the year
@@ -1341,15 +1398,14 @@ def _year_plan(settings: DemoSettings, person: _Person, year: int) -> _YearPlan:
     career = person.career
     first = max(career.start, date(year, 1, 1))
     last = min(career.end, date(year, DECEMBER, 31))
-    rng = _Draws(f"{settings.seed}:{person.index}:{year}")
+    rng = _stream(settings, person.index, FIRST_YEAR_STREAM + year - FIRST_YEAR)
     periods = _periods(rng, settings, career, first, last)
-    amendments = [_amendment(rng, career, period) for period in periods]
     spells = _spells(rng, career, periods, first, last)
     self_employment = None
     if year in career.self_employed:
         months = min(last.month - first.month + 1, rng.between(*SELF_EMPLOYED_MONTHS))
         self_employment = months, rng.random() < CONTRIBUTION_PAID_PROBABILITY
-    return _YearPlan(year, periods, amendments, spells, self_employment, last)
+    return _YearPlan(year, periods, spells, self_employment, last)
 
 
 def _periods(
@@ -1397,17 +1453,6 @@ def _reference(career: _Career) -> int:
     return FORFAIT_REFERENCE_DAYS if career.forfait_days else REFERENCE_HOURS
 
 
-def _amendment(rng: _Draws, career: _Career, period: _Period) -> _Amendment | None:
-    draw = rng.random()
-    if period.end.month > LAST_AMENDABLE_MONTH or draw >= AMENDED_PROBABILITY:
-        return None
-    quarter = (period.end.month - 1) // MONTHS_PER_QUARTER + 1
-    day = rng.day(_quarter_first(period.end.year, quarter + 1), _on(period.end.year, YEAR_END))
-    if draw >= CORRECTION_PROBABILITY:
-        return _Amendment(day, None)
-    return _Amendment(day, _corrected(career, period, rng.uniform(*CORRECTED_SHARE)).worked)
-
-
 def _corrected(career: _Career, period: _Period, share: float) -> _Period:
     whole = round(period.worked * share / HUNDREDTHS_PER_HOUR) * HUNDREDTHS_PER_HOUR
     return period._replace(worked=min(whole, _reference(career) * HUNDREDTHS_PER_HOUR))
@@ -1434,10 +1479,16 @@ def _spells(
 # --- One year's messages -------------------------------------------------------------------------
 
 
-def _year_facts(person: _Person, plan: _YearPlan, wave: _Wave) -> list[_Fact]:
+def _year_facts(person: _Person, plan: _YearPlan, wave: _Wave, *, copied: bool) -> list[_Fact]:
+    """The year's payroll declarations (the first one twice if `copied`), job-seeker spells and
+    self-employment, as far as this wave publishes them."""
     facts = []
-    for number in range(len(plan.periods)):
-        facts += _period_facts(person, plan, number, wave)
+    for number, period in enumerate(plan.periods):
+        if wave.covers(period.end):
+            message_id = f"dsn:{person.index}:{plan.year}:{number}"
+            facts.append(_employment_fact(person, period, message_id, period.end))
+            if copied and number == 0:
+                facts.append(_employment_fact(person, period, f"{message_id}:copy", period.end))
     for number, (registered, gap_last) in enumerate(plan.spells):
         if wave.covers(gap_last):
             data = {"from": registered.isoformat(), "to": gap_last.isoformat()}
@@ -1446,30 +1497,6 @@ def _year_facts(person: _Person, plan: _YearPlan, wave: _Wave) -> list[_Fact]:
             facts.append(_fact("jobseeker.registered", message_id, person_id, gap_last, data))
     if plan.self_employment is not None and wave.covers(plan.last):
         facts.append(_self_employment_fact(person, plan, *plan.self_employment))
-    return facts
-
-
-def _period_facts(person: _Person, plan: _YearPlan, number: int, wave: _Wave) -> list[_Fact]:
-    """A period's declaration (sometimes twice by mistake) and its later amendment."""
-    period, amendment = plan.periods[number], plan.amendments[number]
-    message_id = f"dsn:{person.index}:{plan.year}:{number}"
-    facts = []
-    if wave.covers(period.end):
-        facts.append(_employment_fact(person, period, message_id, period.end))
-        if amendment is not None and amendment.worked is None:
-            facts.append(_employment_fact(person, period, f"{message_id}:copy", period.end))
-    if amendment is None or not wave.covers(amendment.day):
-        return facts
-    if amendment.worked is not None:
-        corrected = period._replace(worked=amendment.worked)
-        facts.append(
-            _employment_fact(person, corrected, f"{message_id}:fix", amendment.day, message_id)
-        )
-    else:
-        data = {"retracts": f"{message_id}:copy", "retracted_on": amendment.day.isoformat()}
-        person_id = person.identity.on(period.end)
-        retraction_id = f"{message_id}:copy:retraction"
-        facts.append(_fact("fact.retracted", retraction_id, person_id, amendment.day, data))
     return facts
 
 
@@ -1495,14 +1522,15 @@ def _self_employment_fact(person: _Person, plan: _YearPlan, months: int, paid: b
     return _fact("self_employment.declared", message_id, person_id, plan.last, data)
 
 
-def _late_fix_facts(person: _Person, plan: _YearPlan, fix: _LateFix) -> list[_Fact]:
-    """The correction of the year's last period, published after the year was closed."""
+def _amendment_facts(person: _Person, plan: _YearPlan, amendment: _Amendment) -> list[_Fact]:
+    """The correction of the year's first period, or the retraction of its copy."""
     if not plan.periods:
         return []
-    number = len(plan.periods) - 1
-    original = f"dsn:{person.index}:{plan.year}:{number}"
-    amendment = plan.amendments[number]
-    fixed = amendment is not None and amendment.worked is not None
-    corrected = _corrected(person.career, plan.periods[number], fix.share)
-    latest = f"{original}:fix" if fixed else original
-    return [_employment_fact(person, corrected, f"{original}:late", fix.due, latest)]
+    original = f"dsn:{person.index}:{plan.year}:0"
+    period, due = plan.periods[0], amendment.due
+    if amendment.share is None:
+        data = {"retracts": f"{original}:copy", "retracted_on": due.isoformat()}
+        person_id = person.identity.on(period.end)
+        return [_fact("fact.retracted", f"{original}:copy:retraction", person_id, due, data)]
+    corrected = _corrected(person.career, period, amendment.share)
+    return [_employment_fact(person, corrected, f"{original}:fix", due, original)]

@@ -11,7 +11,7 @@ from typing import Any, cast
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.utils import get_topic, resolve_topic
 
-from ledger.state import PersonState, evolve
+from ledger.state import PersonState, evolve, stamped
 
 CALENDAR_ID = uuid.UUID("00000000-0000-0000-0000-00000000ca1e")
 
@@ -38,7 +38,7 @@ class PersonAccount(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             account = cast(PersonAccount, aggregate)
             recorded_at = self.timestamp.isoformat()
-            evolve(account.state, _stamped(self.changes, recorded_at))
+            evolve(account.state, stamped(self.changes, recorded_at))
 
     def record(
         self,
@@ -56,16 +56,6 @@ class PersonAccount(Aggregate):
             changes=changes,
             notes=notes,
         )
-
-
-def _stamped(changes: list[dict[str, Any]], recorded_at: str) -> list[dict[str, Any]]:
-    """Postings enter the state with the time they were recorded (for `known_at`)."""
-    return [
-        {**change, "posting": {**change["posting"], "recorded_at": recorded_at}}
-        if change["kind"] == "posted"
-        else change
-        for change in changes
-    ]
 
 
 class PersonSnapshot(Snapshot):

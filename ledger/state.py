@@ -59,6 +59,21 @@ class PersonState:
         return PersonState.from_json(self.to_json())
 
 
+def stamped(changes: Iterable[Change], recorded_at: str) -> list[Change]:
+    """Changes as an account applies them: the postings they bring (their own, or those an
+    identity merge moves in) carry the time this account learnt of them (for `known_at`)."""
+    return [_stamp(change, recorded_at) for change in changes]
+
+
+def _stamp(change: Change, recorded_at: str) -> Change:
+    if change["kind"] == "posted":
+        return {**change, "posting": {**change["posting"], "recorded_at": recorded_at}}
+    if change["kind"] == "absorbed":
+        moved = [{**p, "recorded_at": recorded_at} for p in change["state"]["postings"]]
+        return {**change, "state": {**change["state"], "postings": moved}}
+    return change
+
+
 def evolve(state: PersonState, changes: Iterable[Change]) -> None:
     """Apply recorded changes to the state, in order."""
     for change in changes:

@@ -16,7 +16,7 @@ import orjson
 
 from ledger import limits
 from ledger.identity import aggregate_id, with_key
-from ledger.state import PersonState, evolve
+from ledger.state import PersonState, evolve, stamped
 from projections.reader import Reader
 from tests.backends import Ledgers
 from tests.support import Feed, identifier, ingest, ledger_at
@@ -38,10 +38,7 @@ def test_snapshot_loads_the_same_state_as_a_full_replay(tmp_path: Path) -> None:
     for event in events:
         if hasattr(event, "changes"):
             stamp = getattr(event, "timestamp").isoformat()  # noqa: B009
-            evolve(replayed, [
-                {**c, "posting": {**c["posting"], "recorded_at": stamp}}
-                if c["kind"] == "posted" else c for c in event.changes
-            ])
+            evolve(replayed, stamped(event.changes, stamp))
     ledger.close()
     fresh = ledger_at(f"sqlite:///{tmp_path / 'l.db'}")
     view = Reader(fresh).view(identifier("A"))

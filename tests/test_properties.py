@@ -12,7 +12,7 @@ from ledger.application import Ledger
 from ledger.identity import aggregate_id
 from ledger.rules import cpf
 from ledger.rules.book import EUR, HOURS, MONEY_ACCOUNTS, fold, in_unit, unit_on
-from ledger.state import HELD, PersonState, evolve
+from ledger.state import HELD, PersonState, evolve, stamped
 from projections.reader import Reader
 from tests.backends import Ledgers
 from tests.strategies import PERSONS, careers
@@ -82,18 +82,10 @@ def test_replaying_events_rebuilds_the_same_state(
             for event in ledger.app.events.get(aggregate_id(state.person_key)):
                 changes = getattr(event, "changes", None)
                 if changes is not None:
-                    evolve(rebuilt, _stamped(changes, event))
+                    evolve(rebuilt, stamped(changes, getattr(event, "timestamp").isoformat()))  # noqa: B009
             assert rebuilt.to_json() == state.to_json()
     finally:
         ledger.close()
-
-
-def _stamped(changes: list[dict[str, Any]], event: Any) -> list[dict[str, Any]]:
-    stamp = event.timestamp.isoformat()
-    return [
-        {**c, "posting": {**c["posting"], "recorded_at": stamp}} if c["kind"] == "posted" else c
-        for c in changes
-    ]
 
 
 @given(careers())

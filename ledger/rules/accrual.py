@@ -172,14 +172,35 @@ def regularise_closed(
     return outcome
 
 
+def pending_entitlement(
+    state: PersonState, year: int, context: Context
+) -> tuple[int, int, str, dict[str, Any]]:
+    """An open year's entitlement as if closed at the start of the next year: (entitled,
+    ceiling, unit, explanation). The room left under the ceiling is applied by `pending`."""
+    on = dt.date(year + 1, 1, 1)
+    result, entitled, ceiling_amount, _, unit = compute(state, year, on, context)
+    return entitled, ceiling_amount, unit, result.explanation
+
+
+def pending_credit(entitled: int, ceiling_amount: int, unit: str, balance: int,
+                   balance_unit: str) -> int:
+    """What an open year would credit now, given the statutory balance of the day."""
+    if unit != balance_unit:
+        return entitled
+    return cpf.credit_after_ceiling(entitled, ceiling_amount, balance)
+
+
 def pending(state: PersonState, as_of: dt.date, context: Context) -> list[tuple[int, int, str]]:
-    """Years with facts not yet closed: (year, credit if closed on `as_of`, unit)."""
-    rows = []
+    """Years with facts not yet closed: (year, what it would credit as of `as_of`, unit)."""
+    rows: list[tuple[int, int, str]] = []
+    if is_closed_on(state, as_of):
+        return rows
+    balance = statutory_balance(book_on(state, as_of, context.parameters), context.parameters)
+    balance_unit = unit_on(context.parameters, as_of)
     for year in sorted(years_with_facts(state)):
         if year in context.closed_years or str(year) in state.years or year > as_of.year:
             continue
-        if is_closed_on(state, as_of):
-            continue
-        _, entitled, ceiling_amount, balance, unit = compute(state, year, as_of, context)
-        rows.append((year, cpf.credit_after_ceiling(entitled, ceiling_amount, balance), unit))
+        entitled, ceiling_amount, unit, _ = pending_entitlement(state, year, context)
+        rows.append((year, pending_credit(entitled, ceiling_amount, unit, balance,
+                                          balance_unit), unit))
     return rows

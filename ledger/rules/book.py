@@ -116,7 +116,7 @@ class _Folder:
         if self.switch <= as_of:
             points.append((self.switch, ""))
         for grant_id, grant in self.grant_defs.items():
-            closing = _grant_closing(grant)
+            closing = grant_closing(grant)
             if closing is not None and dt.date.fromisoformat(closing[0]) <= as_of:
                 points.append((dt.date.fromisoformat(closing[0]), grant_id))
         points.sort()
@@ -205,7 +205,7 @@ class _Folder:
             grant.held = hours_to_cents(self.parameters, "topups", grant.held)
 
     def _close_grant(self, grant_id: str, day: dt.date) -> None:
-        closing = _grant_closing(self.grant_defs[grant_id])
+        closing = grant_closing(self.grant_defs[grant_id])
         assert closing is not None
         grant = self._grant(grant_id)
         grant.closed_on, grant.closed_as = closing
@@ -237,7 +237,7 @@ class _Folder:
         )
 
 
-def _grant_closing(grant: Mapping[str, Any]) -> tuple[str, str] | None:
+def grant_closing(grant: Mapping[str, Any]) -> tuple[str, str] | None:
     """(day, "expired" | "withdrawn") when the grant's unused part goes, if ever."""
     options = []
     if grant.get("expires_on"):

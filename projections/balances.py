@@ -1,0 +1,211 @@
+"""The `balances` read model: postings with effective date and recording time (so that
+"as of D, as known at T" is a query), derived lines (2019 conversion, top-up expiry and
+withdrawal) superseded when they change, and one account document per person with history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL
+
+from ledger.domain import LedgerCalendar, PersonAccount
+from ledger.parameters import Parameters
+from ledger.rules import accrual, cpf
+from ledger.rules.book import fold
+from ledger.rules.common import FAR_FUTURE, Context
+from ledger.state import PersonState, Posting, stamped
+from projections.schema import Names
+from projections.tracker import PersonTracker
+
+# Derived lines are numbered after an event's own postings.
+DERIVED_LINE_OFFSET = 1_000_000
+STATUS_FACT_TYPES = frozenset({"qualification.declared", "disability.recognised"})
+_POSTING_COLUMNS = (
+    "notification_id, person_key, line, effective_on, account, amount, unit, kind, bucket,"
+    " grant_id, order_id, year, memo, source, message_id, recorded_at, derived, superseded_at"
+)
+
+
+def _row(notification_id: int, person_key: str, line: int, posting: Posting, recorded_at: str,
+         derived: bool) -> list[Any]:
+    return [notification_id, person_key, line, posting["on"], posting["account"],
+            posting["amount"], posting["unit"], posting["kind"], posting.get("bucket"),
+            posting.get("grant_id"), posting.get("order_id"), posting.get("year"),
+            posting.get("memo"), posting.get("source"), posting.get("message_id"), recorded_at,
+            derived, None]
+
+
+_SUPERSEDED_AT = -1
+_DERIVED = -2
+
+
+def account_document(state: PersonState, parameters: Parameters,
+                     closed_years: dict[int, str]) -> dict[str, Any]:
+    """What the balance query needs besides postings, computed at this event."""
+    context = Context(parameters, closed_years)
+    return {
+        "merged_into": state.merged_into,
+        "retired_on": state.retired_on,
+        "died_on": state.died_on,
+        "absorbed": state.absorbed,
+        "grants": state.grants,
+        "status_facts": {k: f for k, f in state.facts.items()
+                         if f["type"] in STATUS_FACT_TYPES or f["data"].get("regime") == "esat"},
+        "pending": _pending(state, context),
+    }
+
+
+def _pending(state: PersonState, context: Context) -> list[dict[str, Any]]:
+    """Unclosed years: their entitlement before the ceiling (the query applies the room)."""
+    rows = []
+    for year in sorted(accrual.years_with_facts(state)):
+        if year in context.closed_years or str(year) in state.years:
+            continue
+        entitled, ceiling, unit, explanation = accrual.pending_entitlement(state, year, context)
+        rows.append({"year": year, "entitled": entitled, "ceiling": ceiling, "unit": unit,
+                     "explanation": explanation})
+    return rows
+
+
+class BalancesProjection:
+    name = "balances"
+
+    def __init__(self, tracker: PersonTracker, parameters: Parameters) -> None:
+        self.tracker = tracker
+        self.parameters = parameters
+        self.closed_years: dict[int, str] = {}
+        self.loaded_closed_years = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.postings: list[list[Any]] = []
+        self.page_rows: dict[str, list[int]] = {}  # person key -> this page's posting rows
+        self.supersede: list[tuple[str, str]] = []  # (recorded_at, person_key) of derived rows
+        self.superseded_people: list[tuple[str, str]] = []  # absorbed persons' rows
+        self.accounts: dict[str, tuple[int, str, bytes]] = {}
+        self.history: list[tuple[str, int, str, bytes]] = []
+        self.years: list[tuple[int, str, int, str]] = []
+
+    def load(self, curs: Cursor[DictRow], names: Names) -> None:
+        if self.loaded_closed_years:
+            return
+        curs.execute(SQL("SELECT year, credited_on FROM {}").format(names.table("closed_years")))
+        self.closed_years = {r["year"]: r["credited_on"].isoformat() for r in curs.fetchall()}
+        self.loaded_closed_years = True
+
+    def handle(self, event: Any, notification_id: int, before: PersonState | None) -> None:
+        recorded_at = event.timestamp.isoformat()
+        if isinstance(event, LedgerCalendar.YearClosed):
+            self.closed_years[event.year] = event.credited_on
+            self.years.append((event.year, event.credited_on, notification_id, recorded_at))
+            return
+        if before is None or not _is_person_event(event):
+            return
+        extra = self.tracker.extra.setdefault(event.originator_id, {})
+        state = self.tracker.after(event, before)
+        self._own_postings(event, notification_id, state.person_key, recorded_at)
+        self._derived(state, extra, notification_id, recorded_at)
+        self._account(state, extra, notification_id, recorded_at)
+
+    def _own_postings(self, event: Any, notification_id: int, person_key: str,
+                      recorded_at: str) -> None:
+        changes = stamped(getattr(event, "changes", ()), recorded_at)
+        line = 0
+        for change in changes:
+            if change["kind"] == "posted":
+                line += 1
+                self._add(_row(notification_id, person_key, line, change["posting"],
+                               recorded_at, False))
+            elif change["kind"] == "absorbed":
+                line = self._absorbed(change, notification_id, person_key, recorded_at, line)
+            elif change["kind"] == "status_changed" and change.get("merged_into"):
+                self._supersede(person_key, recorded_at, derived_only=False)
+
+    def _absorbed(self, change: dict[str, Any], notification_id: int, person_key: str,
+                  recorded_at: str, line: int) -> int:
+        """The absorbed identifier's postings now count for the survivor."""
+        for posting in change["state"]["postings"]:
+            line += 1
+            self._add(_row(notification_id, person_key, line, posting, recorded_at, False))
+        return line
+
+    def _add(self, row: list[Any]) -> None:
+        self.page_rows.setdefault(row[1], []).append(len(self.postings))
+        self.postings.append(row)
+
+    def _supersede(self, person_key: str, recorded_at: str, *, derived_only: bool) -> None:
+        """Rows stop counting from `recorded_at`: this page's in memory, earlier ones in SQL."""
+        for index in self.page_rows.get(person_key, ()):
+            row = self.postings[index]
+            if row[_SUPERSEDED_AT] is None and (row[_DERIVED] or not derived_only):
+                row[_SUPERSEDED_AT] = recorded_at
+        target = self.supersede if derived_only else self.superseded_people
+        target.append((recorded_at, person_key))
+
+    def _derived(self, state: PersonState, extra: dict[str, Any], notification_id: int,
+                 recorded_at: str) -> None:
+        derived = fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived
+        if extra.get("derived") == derived:
+            return
+        extra["derived"] = derived
+        self._supersede(state.person_key, recorded_at, derived_only=True)
+        for number, posting in enumerate(derived, start=DERIVED_LINE_OFFSET):
+            self._add(_row(notification_id, state.person_key, number, posting, recorded_at,
+                           True))
+
+    def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
+                 recorded_at: str) -> None:
+        document = orjson.dumps(account_document(state, self.parameters, self.closed_years))
+        if extra.get("document") == document:
+            return
+        extra["document"] = document
+        self.accounts[state.person_key] = (notification_id, recorded_at, document)
+        self.history.append((state.person_key, notification_id, recorded_at, document))
+
+    def flush(self, curs: Cursor[DictRow], names: Names) -> None:
+        """Write the page's rows (the caller's transaction commits them with the position)."""
+        postings = names.table("postings")
+        if self.supersede or self.superseded_people:
+            curs.executemany(
+                SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s AND derived"
+                    " AND superseded_at IS NULL").format(postings), self.supersede)
+            curs.executemany(
+                SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s"
+                    " AND superseded_at IS NULL").format(postings), self.superseded_people)
+        _copy(curs, postings, _POSTING_COLUMNS, self.postings)
+        if self.accounts:
+            curs.executemany(
+                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (person_key) DO UPDATE SET"
+                    " notification_id = excluded.notification_id,"
+                    " recorded_at = excluded.recorded_at, document = excluded.document")
+                .format(names.table("accounts")),
+                [(key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()],
+            )
+        _copy(curs, names.table("account_history"),
+              "person_key, notification_id, recorded_at, document",
+              [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
+        _copy(curs, names.table("closed_years"), "year, credited_on, notification_id, recorded_at",
+              self.years)
+        self.reset()
+
+
+def _is_person_event(event: Any) -> bool:
+    return isinstance(event, PersonAccount.Applied | PersonAccount.Opened)
+
+
+def _copy(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
+    """COPY rows in (the fastest bulk path of PostgreSQL)."""
+    if not rows:
+        return
+    statement = SQL("COPY {} ({}) FROM STDIN").format(table, SQL(columns))
+    with curs.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def enhanced(year: int, status_facts: dict[str, Any], parameters: Parameters) -> str:
+    return cpf.profile_of(year, status_facts, parameters)

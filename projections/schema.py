@@ -1,0 +1,112 @@
+"""The read models' tables in PostgreSQL. Every table name goes through `Names`, so that a
+rebuild can write a complete new set (`postings__next`, ...) while the live one serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+REBUILD_SUFFIX = "__next"
+
+# Read model name -> its tables. `balances` and `postings` are one projection: the postings
+# (with effective date, recording time and derived lines) and the account documents.
+PROJECTIONS: dict[str, tuple[str, ...]] = {
+    "balances": ("postings", "accounts", "account_history", "closed_years"),
+    "accruals": ("accruals",),
+    "audit_chain": ("audit_chain", "person_chain"),
+    "statistics": ("statistics",),
+}
+
+_DDL: dict[str, str] = {
+    "postings": (
+        "CREATE TABLE IF NOT EXISTS {table} ("
+        " notification_id bigint NOT NULL, person_key text NOT NULL, line integer NOT NULL,"
+        " effective_on date NOT NULL, account text NOT NULL, amount bigint NOT NULL,"
+        " unit text NOT NULL, kind text NOT NULL, bucket text, grant_id text, order_id text,"
+        " year integer, memo text, source text, message_id text,"
+        " recorded_at timestamptz NOT NULL, derived boolean NOT NULL,"
+        " superseded_at timestamptz, PRIMARY KEY (notification_id, person_key, line))"
+    ),
+    "accounts": (
+        "CREATE TABLE IF NOT EXISTS {table} (person_key text PRIMARY KEY,"
+        " notification_id bigint NOT NULL, recorded_at timestamptz NOT NULL,"
+        " document jsonb NOT NULL)"
+    ),
+    "account_history": (
+        "CREATE TABLE IF NOT EXISTS {table} (person_key text NOT NULL,"
+        " notification_id bigint NOT NULL, recorded_at timestamptz NOT NULL,"
+        " document jsonb NOT NULL, PRIMARY KEY (person_key, notification_id))"
+    ),
+    "closed_years": (
+        "CREATE TABLE IF NOT EXISTS {table} (year integer PRIMARY KEY, credited_on date NOT NULL,"
+        " notification_id bigint NOT NULL, recorded_at timestamptz NOT NULL)"
+    ),
+    "accruals": (
+        "CREATE TABLE IF NOT EXISTS {table} (person_key text NOT NULL,"
+        " notification_id bigint NOT NULL, year integer NOT NULL,"
+        " recorded_at timestamptz NOT NULL, explanation jsonb NOT NULL,"
+        " PRIMARY KEY (person_key, year, notification_id))"
+    ),
+    "audit_chain": (
+        "CREATE TABLE IF NOT EXISTS {table} (notification_id bigint PRIMARY KEY,"
+        " originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL,"
+        " event_hash text NOT NULL, link text NOT NULL, person_link text NOT NULL)"
+    ),
+    "person_chain": (
+        "CREATE TABLE IF NOT EXISTS {table} (originator_id uuid PRIMARY KEY,"
+        " originator_version bigint NOT NULL, link text NOT NULL)"
+    ),
+    "statistics": (
+        "CREATE TABLE IF NOT EXISTS {table} (year integer NOT NULL, account text NOT NULL,"
+        " unit text NOT NULL, measure text NOT NULL, amount bigint NOT NULL,"
+        " PRIMARY KEY (year, account, unit, measure))"
+    ),
+}
+
+_INDEXES: dict[str, tuple[str, ...]] = {
+    "postings": ("CREATE INDEX IF NOT EXISTS {index} ON {table} (person_key, effective_on)",),
+    "audit_chain": ("CREATE INDEX IF NOT EXISTS {index} ON {table}"
+                    " (originator_id, originator_version)",),
+}
+
+POSITIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {table} (projection text PRIMARY KEY,"
+    " position bigint NOT NULL)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Qualified table names of one set of read-model tables."""
+
+    schema: str
+    suffix: str = ""
+
+    def table(self, base: str) -> Composed:
+        return SQL("{}.{}").format(Identifier(self.schema), Identifier(base + self.suffix))
+
+    def bare(self, base: str) -> str:
+        return base + self.suffix
+
+    def positions(self) -> Composed:
+        return SQL("{}.{}").format(Identifier(self.schema), Identifier("projection_positions"))
+
+
+def create_tables(curs: Cursor[DictRow], names: Names, projection: str) -> None:
+    for base in PROJECTIONS[projection]:
+        curs.execute(SQL(_DDL[base]).format(table=names.table(base)))
+        for number, statement in enumerate(_INDEXES.get(base, ())):
+            index = Identifier(f"{names.bare(base)}_i{number}")
+            curs.execute(SQL(statement).format(index=index, table=names.table(base)))
+
+
+def create_positions(curs: Cursor[DictRow], names: Names) -> None:
+    curs.execute(SQL(POSITIONS_DDL).format(table=names.positions()))
+
+
+def drop_tables(curs: Cursor[DictRow], names: Names, projection: str) -> None:
+    for base in PROJECTIONS[projection]:
+        curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(names.table(base)))

@@ -1,0 +1,238 @@
+"""Queries over the PostgreSQL read models: the same documents as `projections.reader`, read
+from tables kept by `cpa-ledger project` instead of computed from events. "As of D, as known
+at T" is a query over postings with their effective date and recording time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from psycopg.sql import SQL
+
+from ledger import limits
+from ledger.application import Ledger
+from ledger.identity import normalise
+from ledger.money import format_hundredths
+from ledger.rules import accrual, cpf
+from ledger.rules.book import (
+    EUR,
+    MONEY_ACCOUNTS,
+    GrantView,
+    euro_from,
+    grant_closing,
+    hours_to_cents,
+)
+from ledger.rules.common import FAR_FUTURE
+from projections.reader import Reader, _grant_document, _line_document, _status
+from projections.runner import live_names
+from projections.schema import Names
+
+_CLOSING_KINDS = ("expired", "withdrawn")
+_VISIBLE = (
+    " AND recorded_at <= %(known_at)s"
+    " AND (superseded_at IS NULL OR superseded_at > %(known_at)s)"
+)
+
+
+class TableReader:
+    """Answers from the read-model tables (PostgreSQL)."""
+
+    def __init__(self, ledger: Ledger, names: Names | None = None) -> None:
+        self.ledger = ledger
+        self.parameters = ledger.parameters
+        self.names = names or live_names(ledger)
+        self.datastore: Any = ledger.app.recorder.datastore  # type: ignore[attr-defined]
+
+    def _fetch(self, statement: Any, parameters: Any) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, parameters)
+            return list(curs.fetchall())
+
+    # Accounts.
+
+    def resolve(self, identifier: str, known_at: dt.datetime | None) -> tuple[str, str, Any]:
+        """(identifier, person key that answers, its account document or None)."""
+        identifier = normalise(identifier)
+        key = self.ledger.person_key(identifier)
+        for _ in range(limits.MERGE_CHAIN_LENGTH_MAX):
+            document = self._document(key, known_at)
+            if document is None or not document.get("merged_into"):
+                return identifier, key, document
+            key = document["merged_into"]
+        raise RuntimeError("merge chain too long")
+
+    def _document(self, key: str, known_at: dt.datetime | None) -> Any:
+        if known_at is None:
+            rows = self._fetch(SQL("SELECT document FROM {} WHERE person_key = %s")
+                               .format(self.names.table("accounts")), (key,))
+        else:
+            rows = self._fetch(SQL("SELECT document FROM {} WHERE person_key = %s AND"
+                                   " recorded_at <= %s ORDER BY notification_id DESC LIMIT 1")
+                               .format(self.names.table("account_history")), (key, known_at))
+        return rows[0]["document"] if rows else None
+
+    def _postings(self, key: str, as_of: dt.date, known_at: dt.datetime | None) -> list[Any]:
+        visible = _VISIBLE if known_at is not None else " AND superseded_at IS NULL"
+        statement = SQL("SELECT * FROM {} WHERE person_key = %(key)s AND effective_on <= %(as_of)s"
+                        + visible + " ORDER BY effective_on, notification_id, line")
+        return self._fetch(statement.format(self.names.table("postings")),
+                           {"key": key, "as_of": as_of, "known_at": known_at})
+
+    def _closed_years(self, known_at: dt.datetime | None) -> set[int]:
+        rows = self._fetch(SQL("SELECT year FROM {} WHERE recorded_at <= %s")
+                           .format(self.names.table("closed_years")),
+                           (known_at or dt.datetime.max.replace(tzinfo=dt.UTC),))
+        return {row["year"] for row in rows}
+
+    # Balances.
+
+    def balance(self, identifier: str, as_of: dt.date,
+                known_at: dt.datetime | None = None) -> dict[str, Any]:
+        identifier, key, document = self.resolve(identifier, known_at)
+        document = document or {"grants": {}, "status_facts": {}, "pending": []}
+        rows = self._postings(key, as_of, known_at)
+        sums = _Sums(self, rows, as_of)
+        balances = {name: sums.account(name) for name in MONEY_ACCOUNTS}
+        held = sums.held()
+        return {
+            "person": identifier,
+            "as_of": as_of.isoformat(),
+            "known_at": None if known_at is None else known_at.isoformat(),
+            "status": _status(_Status(document), as_of),  # type: ignore[arg-type]
+            "in_arrears": balances["cpf"] < 0,
+            "accounts": self._accounts(document, sums, balances, as_of),
+            "held": format_hundredths(held),
+            "available": format_hundredths(sum(balances.values()) - held),
+            "pending": self._pending(document, balances, sums.unit, as_of, known_at),
+        }
+
+    def _accounts(self, document: Any, sums: _Sums, balances: dict[str, int],
+                  as_of: dt.date) -> dict[str, Any]:
+        unit = sums.unit
+        year = max(as_of.year, 2015)
+        profile = cpf.profile_of(year, document["status_facts"], self.parameters)
+        ceiling, _ = cpf.ceiling(self.parameters, year, profile)
+        cec_ceiling = self.parameters.find("cec_ceiling", max(as_of, dt.date(2017, 1, 1)))
+        grants = [_grant_document(grant, sums.grant(grant_id, grant, as_of))
+                  for grant_id, grant in sorted(document["grants"].items())
+                  if dt.date.fromisoformat(grant["granted_on"]) <= as_of]
+        money = {name: format_hundredths(balances[name]) for name in MONEY_ACCOUNTS}
+        return {
+            "cpf": {"unit": unit, "balance": money["cpf"], "ceiling": format_hundredths(ceiling)},
+            "dif": {"unit": unit, "balance": money["dif"]},
+            "cec": {"unit": unit, "balance": money["cec"],
+                    "ceiling": format_hundredths(int(cec_ceiling or 0))},
+            "topups": {"unit": unit, "balance": money["topups"], "grants": grants},
+            "c2p": {"unit": "points", "balance": sums.points()},
+        }
+
+    def _pending(self, document: Any, balances: dict[str, int], unit: str, as_of: dt.date,
+                 known_at: dt.datetime | None) -> list[dict[str, Any]]:
+        if document.get("died_on") and as_of >= dt.date.fromisoformat(document["died_on"]):
+            return []
+        closed = self._closed_years(known_at)
+        include_dif = self.parameters.flag("dif_counts_toward_ceiling", as_of)
+        statutory = balances["cpf"] + (balances["dif"] if include_dif else 0)
+        return [
+            {"year": row["year"], "cpf": format_hundredths(accrual.pending_credit(
+                row["entitled"], row["ceiling"], row["unit"], statutory, unit))}
+            for row in document["pending"]
+            if row["year"] not in closed and row["year"] <= as_of.year
+        ]
+
+    # Statement, explanations, outcomes.
+
+    def statement(self, identifier: str, start: dt.date | None = None,
+                  end: dt.date | None = None) -> list[dict[str, Any]]:
+        _, key, document = self.resolve(identifier, None)
+        if document is None:
+            return []
+        rows = self._postings(key, end or FAR_FUTURE, None)
+        first = start or dt.date.min
+        lines = [_as_line(row) for row in rows if row["effective_on"] >= first]
+        lines.sort(key=lambda line: (line["on"], 0 if line["derived"] else 1))
+        return [_line_document(line) for line in lines]
+
+    def explain(self, identifier: str, year: int) -> dict[str, Any]:
+        identifier, key, document = self.resolve(identifier, None)
+        rows = self._fetch(SQL("SELECT explanation FROM {} WHERE person_key = %s AND year = %s"
+                               " ORDER BY notification_id").format(self.names.table("accruals")),
+                           (key, year))
+        settlements = [row["explanation"] for row in rows]
+        if settlements:
+            return {"person": identifier, "year": year, "status": "closed",
+                    "settlements": settlements, "result": settlements[-1]}
+        pending = [r for r in (document or {}).get("pending", []) if r["year"] == year]
+        result = pending[0]["explanation"] if pending else {"year": year, "facts": []}
+        return {"person": identifier, "year": year, "status": "pending", "settlements": [],
+                "result": result}
+
+    def message(self, source: str, message_id: str) -> dict[str, Any]:
+        return Reader(self.ledger).message(source, message_id)
+
+
+class _Status:
+    """The account document seen as a state by `_status`."""
+
+    def __init__(self, document: Any) -> None:
+        self.died_on = document.get("died_on")
+        self.retired_on = document.get("retired_on")
+
+
+class _Sums:
+    """Balances from posting rows, in the unit of the day (hours rows convert at the switch)."""
+
+    def __init__(self, reader: TableReader, rows: list[Any], as_of: dt.date) -> None:
+        self.parameters = reader.parameters
+        self.rows = rows
+        self.converting = as_of >= euro_from(self.parameters)
+        self.unit = EUR if self.converting else "hours"
+
+    def _value(self, row: Any, account: str) -> int:
+        if row["unit"] == "hours" and self.converting:
+            return hours_to_cents(self.parameters, account, int(row["amount"]))
+        return int(row["amount"])
+
+    def account(self, name: str) -> int:
+        # Conversion lines carry the 2019 switch: sum only the unit of the day.
+        return sum(int(r["amount"]) for r in self.rows
+                   if r["account"] == name and r["unit"] == self.unit)
+
+    def held(self) -> int:
+        return sum(self._value(r, _held_account(r)) for r in self.rows if r["account"] == "held")
+
+    def points(self) -> int:
+        return sum(int(r["amount"]) for r in self.rows if r["account"] == "c2p")
+
+    def grant(self, grant_id: str, grant: Any, as_of: dt.date) -> Any:
+        view = GrantView(grant_id)
+        closing = grant_closing(grant)
+        if closing is not None and dt.date.fromisoformat(closing[0]) <= as_of:
+            view.closed_on, view.closed_as = closing
+        for row in self.rows:
+            if row["grant_id"] != grant_id:
+                continue
+            value = self._value(row, "topups")
+            if row["account"] == "held":
+                view.held += value
+            elif row["account"] == "topups" and row["kind"] != "conversion":
+                view.balance += value
+                if row["derived"] and row["kind"] in _CLOSING_KINDS:
+                    view.closed_amount -= value
+        return view
+
+
+def _held_account(row: Any) -> str:
+    return "topups" if row["grant_id"] else str(row["bucket"])
+
+
+def _as_line(row: Any) -> dict[str, Any]:
+    line = {"on": row["effective_on"].isoformat(), "account": row["account"],
+            "amount": int(row["amount"]), "unit": row["unit"], "kind": row["kind"],
+            "derived": row["derived"]}
+    if not row["derived"]:
+        line["recorded_at"] = row["recorded_at"].astimezone(dt.UTC).isoformat()
+    for name in ("bucket", "memo", "year", "order_id", "grant_id", "source", "message_id"):
+        if row[name] is not None:
+            line[name] = row[name]
+    return line
