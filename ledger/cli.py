@@ -65,7 +65,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explain(commands)
     _add_message(commands)
     _add_demo(commands)
+    _add_project(commands)
+    _add_rebuild(commands)
+    _add_replay(commands)
+    _add_verify(commands)
     return parser
+
+
+def _add_project(commands: Any) -> None:
+    command = commands.add_parser(
+        "project", help="projection runner (PostgreSQL): keeps the read models current")
+    command.add_argument("--until-caught-up", action="store_true",
+                         help="stop once the read models reach the head of the event log")
+    _json_flag(command)
+
+
+def _add_rebuild(commands: Any) -> None:
+    command = commands.add_parser(
+        "rebuild", help="rebuild read models into new tables, then switch (PostgreSQL)")
+    command.add_argument("projections", nargs="*", metavar="PROJECTION",
+                         help="balances, accruals, audit_chain, statistics (default: all)")
+    _json_flag(command)
+
+
+def _add_replay(commands: Any) -> None:
+    command = commands.add_parser(
+        "replay", help="rebuild everything as known at a time, into a separate store")
+    command.add_argument("--until", type=_timestamp, required=True, metavar="TIMESTAMP")
+    command.add_argument("--out", metavar="DIR",
+                         help="folder (SQLite) or schema name (PostgreSQL); default replay-TIME")
+    _json_flag(command)
+
+
+def _add_verify(commands: Any) -> None:
+    command = commands.add_parser(
+        "verify", help="check the audit hash chain and the read models against a replay")
+    _json_flag(command)
 
 
 def _json_flag(command: argparse.ArgumentParser) -> None:

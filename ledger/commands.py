@@ -15,8 +15,19 @@ from typing import Any
 from ledger import ingest
 from ledger.application import Ledger
 from ledger.cli import EXIT_FAILURE, print_json
-from ledger.config import Settings
+from ledger.config import ConfigurationError, Settings
 from projections.reader import Reader, UnknownMessage
+
+
+def _reader(ledger: Ledger) -> Any:
+    """In-process projections on the embedded default; the read-model tables on PostgreSQL."""
+    from projections.operations import is_postgres
+
+    if is_postgres(ledger):
+        from projections.tables import TableReader
+
+        return TableReader(ledger)
+    return Reader(ledger)
 
 OUTCOMES = ("accepted", "duplicate", "rejected")
 
@@ -64,7 +75,7 @@ def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
 def run_balance(arguments: argparse.Namespace, settings: Settings) -> int:
     as_of = arguments.as_of or dt.date.today()
     with _ledger(settings) as ledger:
-        document = Reader(ledger).balance(arguments.person, as_of, arguments.known_at)
+        document = _reader(ledger).balance(arguments.person, as_of, arguments.known_at)
     if arguments.json:
         print_json(document)
     else:
@@ -85,7 +96,7 @@ def _print_balance(document: dict[str, Any]) -> None:
 
 def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:
     with _ledger(settings) as ledger:
-        lines = Reader(ledger).statement(arguments.person, arguments.start, arguments.end)
+        lines = _reader(ledger).statement(arguments.person, arguments.start, arguments.end)
     if arguments.json:
         print_json(lines)
         return 0
@@ -98,7 +109,7 @@ def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:
 
 def run_explain(arguments: argparse.Namespace, settings: Settings) -> int:
     with _ledger(settings) as ledger:
-        document = Reader(ledger).explain(arguments.person, arguments.year)
+        document = _reader(ledger).explain(arguments.person, arguments.year)
     if arguments.json:
         print_json(document)
         return 0
@@ -115,7 +126,7 @@ def run_explain(arguments: argparse.Namespace, settings: Settings) -> int:
 def run_message(arguments: argparse.Namespace, settings: Settings) -> int:
     with _ledger(settings) as ledger:
         try:
-            document = Reader(ledger).message(arguments.source, arguments.message_id)
+            document = _reader(ledger).message(arguments.source, arguments.message_id)
         except UnknownMessage as error:
             print(f"cpa-ledger: {error}", file=sys.stderr)
             return EXIT_FAILURE
@@ -167,3 +178,87 @@ def run_demo_feed(ledger: Ledger, plan: Any, progress: Any = None) -> dict[str, 
         "seconds": round(elapsed, 2),
         "messages_per_second": round(total / elapsed) if elapsed else 0,
     }
+
+
+def _require_postgres(ledger: Ledger, command: str) -> None:
+    from projections.operations import is_postgres
+
+    if not is_postgres(ledger):
+        raise ConfigurationError(
+            f"{command} works on the PostgreSQL read models (CPA_DATABASE_URL=postgresql://...);"
+            " the embedded default computes its projections in-process")
+
+
+def run_project(arguments: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from projections.runner import Runner, live_names
+
+    with _ledger(settings) as ledger:
+        _require_postgres(ledger, "project")
+        runner = Runner(ledger, live_names(ledger))
+        runner.create()
+        progress = _progress(arguments, max(0, runner.head() - runner.position()), "event")
+        if arguments.until_caught_up:
+            projected = runner.catch_up(progress)
+        else:
+            stopping = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+            signal.signal(signal.SIGINT, lambda *_: stopping.set())
+            runner.follow(stopping, progress)
+            projected = -1
+        position = runner.position()
+    if arguments.json:
+        print_json({"projected": projected, "position": position})
+    elif arguments.until_caught_up:
+        print(f"projected {projected} events; position {position}")
+    return 0
+
+
+def run_rebuild(arguments: argparse.Namespace, settings: Settings) -> int:
+    from projections.operations import rebuild
+
+    with _ledger(settings) as ledger:
+        _require_postgres(ledger, "rebuild")
+        head = ledger.app.recorder.max_notification_id() or 0
+        projected = rebuild(ledger, arguments.projections, _progress(arguments, head, "event"))
+    names = arguments.projections or ["all"]
+    if arguments.json:
+        print_json({"rebuilt": names, "projected": projected})
+    else:
+        print(f"rebuilt {', '.join(names)} from {projected} events and switched")
+    return 0
+
+
+def run_replay(arguments: argparse.Namespace, settings: Settings) -> int:
+    from projections.operations import replay
+
+    until = arguments.until
+    out = arguments.out or f"replay-{until.strftime('%Y%m%dT%H%M%S')}"
+    with _ledger(settings) as ledger:
+        result = replay(ledger, until, out)
+    document = {"database_url": result.database_url, "events": result.events,
+                "outcomes": result.outcomes, "until": until.isoformat()}
+    if arguments.json:
+        print_json(document)
+    else:
+        print(f"replayed {result.events} events and {result.outcomes} outcomes known at "
+              f"{until.isoformat()}\nquery it with CPA_DATABASE_URL={result.database_url}")
+    return 0
+
+
+def run_verify(arguments: argparse.Namespace, settings: Settings) -> int:
+    from projections.operations import verify
+
+    with _ledger(settings) as ledger:
+        _require_postgres(ledger, "verify")
+        verdict = verify(ledger)
+    if arguments.json:
+        print_json(verdict.as_document())
+    elif verdict.ok:
+        print(f"verified {verdict.checked_events} events; chain head {verdict.head_link}")
+    if not verdict.ok:
+        print(f"cpa-ledger: verify failed: {verdict.difference}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0

@@ -1247,9 +1247,9 @@ def _civic_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]
     for civic in plan.civic:
         if not wave.covers(civic.validated_on):
             continue
-        data: Message = {"activity": civic.activity, "year": civic.year, "quantity": civic.quantity}
+        data = {"activity": civic.activity, "year": civic.year, "quantity": str(civic.quantity)}
         if civic.main_quantity is not None:
-            data["quantity_main_organisation"] = civic.main_quantity
+            data["quantity_main_organisation"] = str(civic.main_quantity)
         data["validated_on"] = civic.validated_on.isoformat()
         person_id = person.identity.on(date(civic.year, DECEMBER, 31))
         message_id = f"cec:{person.index}:{civic.year}"
@@ -1399,7 +1399,9 @@ def _year_plan(settings: DemoSettings, person: _Person, year: int) -> _YearPlan:
     first = max(career.start, date(year, 1, 1))
     last = min(career.end, date(year, DECEMBER, 31))
     rng = _stream(settings, person.index, FIRST_YEAR_STREAM + year - FIRST_YEAR)
-    periods = _periods(rng, settings, career, first, last)
+    # Some work in the career's first year, and in a merged person's first year under the NIR.
+    must_work = first == career.start or year == person.identity.nir_from_year
+    periods = _periods(rng, settings, career, first, last, must_work=must_work)
     spells = _spells(rng, career, periods, first, last)
     self_employment = None
     if year in career.self_employed:
@@ -1409,7 +1411,13 @@ def _year_plan(settings: DemoSettings, person: _Person, year: int) -> _YearPlan:
 
 
 def _periods(
-    rng: _Draws, settings: DemoSettings, career: _Career, first: date, last: date
+    rng: _Draws,
+    settings: DemoSettings,
+    career: _Career,
+    first: date,
+    last: date,
+    *,
+    must_work: bool,
 ) -> list[_Period]:
     """One steady job, or a few short contracts with gaps (fewer when self-employed)."""
     if career.esat:
@@ -1421,7 +1429,8 @@ def _periods(
     else:
         count = rng.weighted(CONTRACT_COUNTS, CONTRACT_WEIGHTS)
     span_days = (last - first).days + 1
-    bounds = sorted(rng.sample(range(span_days), 2 * min(count, span_days // 2)))
+    count = min(max(count, int(must_work)), span_days // 2)
+    bounds = sorted(rng.sample(range(span_days), 2 * count))
     return [
         _period(career, _employer(rng, settings), _plus(first, start), _plus(first, end))
         for start, end in zip(bounds[::2], bounds[1::2], strict=True)

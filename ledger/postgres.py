@@ -164,6 +164,16 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             )
             return [Receipt(**row) for row in curs.fetchall()]
 
+    def select_receipts_page(self, after: tuple[str, str], limit: int) -> list[Receipt]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT {} FROM {} WHERE (source, message_id) > (%s, %s)"
+                    " ORDER BY source, message_id LIMIT %s")
+                .format(SQL(RECEIPT_COLUMNS), self._table("message_outcomes")),
+                (*after, limit),
+            )
+            return [Receipt(**row) for row in curs.fetchall()]
+
     def select_year_persons(self, year: int, after: str, limit: int) -> list[str]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(

@@ -68,6 +68,8 @@ class LedgerRecorder(Protocol):
 
     def select_year_persons(self, year: int, after: str, limit: int) -> list[str]: ...
 
+    def select_receipts_page(self, after: tuple[str, str], limit: int) -> list[Receipt]: ...
+
 
 class LedgerSQLiteRecorder(SQLiteProcessRecorder):
     def construct_create_table_statements(self) -> list[str]:
@@ -141,6 +143,16 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
                 f"SELECT {RECEIPT_COLUMNS} FROM message_repeats"
                 " WHERE source = ? AND message_id = ? ORDER BY rowid",
                 (source, message_id),
+            )
+            return [Receipt(*tuple(row)) for row in c.fetchall()]
+
+    def select_receipts_page(self, after: tuple[str, str], limit: int) -> list[Receipt]:
+        """Outcomes in key order after `after` (a page, for copying them)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {RECEIPT_COLUMNS} FROM message_outcomes WHERE (source, message_id) >"
+                " (?, ?) ORDER BY source, message_id LIMIT ?",
+                (*after, limit),
             )
             return [Receipt(*tuple(row)) for row in c.fetchall()]
 

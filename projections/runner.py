@@ -6,7 +6,7 @@ position row is locked for the page so that two runners never write the same pag
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,12 @@ class Runner:
     """Projects the ledger's events into one set of tables (`names`) under one position row."""
 
     def __init__(self, ledger: Ledger, names: Names, position_name: str = LIVE,
-                 page_size: int = limits.NOTIFICATION_PAGE_EVENTS_MAX) -> None:
+                 page_size: int = limits.NOTIFICATION_PAGE_EVENTS_MAX,
+                 projections: Iterable[str] = tuple(PROJECTIONS)) -> None:
+        self.enabled = frozenset(projections)
+        unknown = self.enabled - set(PROJECTIONS)
+        if unknown:
+            raise ValueError(f"unknown projections: {', '.join(sorted(unknown))}")
         self.ledger = ledger
         self.app = ledger.app
         self.names = names
@@ -55,7 +60,7 @@ class Runner:
         with self.datastore().transaction(commit=True) as curs:
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('cpa-ledger-projections'))")
             create_positions(curs, self.names)
-            for projection in PROJECTIONS:
+            for projection in sorted(self.enabled):
                 create_tables(curs, self.names, projection)
             curs.execute(SQL("INSERT INTO {} (projection, position) VALUES (%s, 0)"
                              " ON CONFLICT DO NOTHING").format(self.names.positions()),
@@ -101,26 +106,36 @@ class Runner:
 
     def project(self, curs: Cursor[DictRow], notifications: Sequence[Any]) -> None:
         """Every read model's rows for these notifications, written in `curs`'s transaction."""
-        self.balances.load(curs, self.names)
-        self.chain.load(curs, self.names, {n.originator_id for n in notifications})
+        if "balances" in self.enabled:
+            self.balances.load(curs, self.names)
+        if "audit_chain" in self.enabled:
+            self.chain.load(curs, self.names, {n.originator_id for n in notifications})
         for notification in notifications:
-            event = self.app.mapper.to_domain_event(notification)
-            self.chain.handle(notification)
-            self._person_models(event, notification.id)
-        self.balances.flush(curs, self.names)
-        self.accruals.flush(curs, self.names)
-        self.chain.flush(curs, self.names)
-        self.statistics.flush(curs, self.names)
+            if "audit_chain" in self.enabled:
+                self.chain.handle(notification)
+            if self.enabled - {"audit_chain"}:
+                event = self.app.mapper.to_domain_event(notification)
+                self._person_models(event, notification.id)
+        for projection in (self.balances, self.accruals, self.chain, self.statistics):
+            if projection.name in self.enabled:
+                projection.flush(curs, self.names)
 
     def _person_models(self, event: Any, notification_id: int) -> None:
         if not isinstance(event, PersonAccount.Applied | PersonAccount.Opened):
-            self.balances.handle(event, notification_id, None)
+            if "balances" in self.enabled:
+                self.balances.handle(event, notification_id, None)
             return
-        before = self.tracker.before(event)
-        person_key = before.person_key or getattr(event, "person_key", "")
-        self.balances.handle(event, notification_id, before)
-        self.accruals.handle(event, notification_id, person_key)
-        self.statistics.handle(event)
+        if self.enabled & {"balances", "accruals"}:
+            before = self.tracker.before(event)
+            person_key = before.person_key or getattr(event, "person_key", "")
+            if "balances" in self.enabled:
+                self.balances.handle(event, notification_id, before)
+            else:
+                self.tracker.after(event, before)
+            if "accruals" in self.enabled:
+                self.accruals.handle(event, notification_id, person_key)
+        if "statistics" in self.enabled:
+            self.statistics.handle(event)
 
     def _forget(self) -> None:
         """After a failed page, nothing in memory may be trusted: start again from the store."""

@@ -66,10 +66,11 @@ _DDL: dict[str, str] = {
     ),
 }
 
+# Created with the table, unnamed: PostgreSQL names them, so a rebuilt set never collides
+# with the names of the set it replaces.
 _INDEXES: dict[str, tuple[str, ...]] = {
-    "postings": ("CREATE INDEX IF NOT EXISTS {index} ON {table} (person_key, effective_on)",),
-    "audit_chain": ("CREATE INDEX IF NOT EXISTS {index} ON {table}"
-                    " (originator_id, originator_version)",),
+    "postings": ("CREATE INDEX ON {table} (person_key, effective_on)",),
+    "audit_chain": ("CREATE INDEX ON {table} (originator_id, originator_version)",),
 }
 
 POSITIONS_DDL = (
@@ -97,10 +98,18 @@ class Names:
 
 def create_tables(curs: Cursor[DictRow], names: Names, projection: str) -> None:
     for base in PROJECTIONS[projection]:
+        if _exists(curs, names, base):
+            continue
         curs.execute(SQL(_DDL[base]).format(table=names.table(base)))
-        for number, statement in enumerate(_INDEXES.get(base, ())):
-            index = Identifier(f"{names.bare(base)}_i{number}")
-            curs.execute(SQL(statement).format(index=index, table=names.table(base)))
+        for statement in _INDEXES.get(base, ()):
+            curs.execute(SQL(statement).format(table=names.table(base)))
+
+
+def _exists(curs: Cursor[DictRow], names: Names, base: str) -> bool:
+    curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present",
+                 (f'"{names.schema}"."{names.bare(base)}"',))
+    row = curs.fetchone()
+    return bool(row and row["present"])
 
 
 def create_positions(curs: Cursor[DictRow], names: Names) -> None:
