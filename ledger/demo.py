@@ -8,21 +8,27 @@ What a feed holds: careers from `year_from` with several employers a year, part 
 800-1400 h of 1607), short contracts and gaps, job-seeker spells, self-employed years,
 low-qualification and disability (BOETH) declarations, a few ESAT workers and managers counted in
 days, DIF registrations, civic engagement (some below the threshold), hardship (C2P) exposures and
-uses of points, top-ups (earmarked ones from 2025-04-17), training orders (most entered, some
+uses of points, top-ups (some earmarked from 2025-04-17), training orders (most entered, some
 cancelled, a few refunded; kept mostly within a rough estimate of the person's rights, a few beyond
-it), payroll corrections and retractions (some after the year was closed), a few full-rate
+it), payroll corrections and retractions sent after the year was closed, a few full-rate
 retirements and deaths, Corsican births (2A/2B), and for about 1 % of persons a temporary NIA
-later merged into the NIR (with some late messages still about the NIA).
-Size: about 25 messages per person on average over 2015-2026 (the target is 20-40), so the demo's
-100 000 persons make about 2.5 million messages.
+merged into the NIR (for half of them with a later correction still about the NIA).
 
-Feed order: the facts of each calendar quarter are published in a ten-day window early in the next
-quarter (the producers' batches), person after person, so `published_at` never decreases. The
-operator closes year Y on 14 April Y+1 (`credited_on` 15 April); the last year stays open.
+Size: about 24 messages per person on average over 2015-2026 (the target is 20-40; 85 % are
+payroll declarations), so the demo's 100 000 persons make about 2.4 million messages. Generation
+runs at about 30 000 messages a second on one core (the ledger ingests far slower).
 
-Memory stays flat whatever the number of persons: nothing is kept between persons. In every wave a
-person's profile is re-derived from `Random(seed, index)` and that year's jobs from
-`Random(seed, index, year)`, and only the messages due in that wave are built.
+Feed order: the producers publish in batches ("waves"). The facts of each year go out from
+3 January of the next year over ten days, person after person, so `published_at` never decreases
+(a person's messages are in the order producers depend on: payroll, statuses, civic engagement,
+top-ups, trainings, hardship, retirement or death, merge). The operator closes year Y on 14 April
+Y+1 (`credited_on` 15 April); the last year stays open. Amendments go out a batch later.
+`MONTHS_PER_WAVE = 3` gives quarterly batches instead, at four times the work.
+
+Memory stays flat whatever the number of persons: nothing is kept between persons (only a bounded
+cache of employers' SIRETs). Each wave re-derives every person from integer-seeded streams: the
+profile, that year's jobs, the trainings only when they may be due; and builds only the messages
+due in that wave.
 """
 
 from __future__ import annotations
@@ -178,7 +184,7 @@ BIRTH_FIRST, BIRTH_LAST = date(1953, 1, 1), date(2006, 12, 31)
 WORK_START_AGE = (16, 25)
 ADULT_AGE = 18
 RETIREMENT_AGE = (62, 64)
-RETIREMENT_REPORTED_PROBABILITY = 0.5  # full-rate retirements notified by the pension fund
+RETIREMENT_REPORTED_PROBABILITY = 0.3  # full-rate retirements notified by the pension fund
 DEATH_PROBABILITY = 0.003
 DEATH_AFTER_START_DAYS = 30
 SEX_DIGITS = ("1", "2")
@@ -618,7 +624,7 @@ def _work_start(rng: _Draws, settings: DemoSettings, birth: date) -> tuple[date,
     """The first working day, and whether the person arrives from abroad during the feed."""
     if rng.random() < MERGE_PROBABILITY:
         first = max(settings.dawn, date(birth.year + ADULT_AGE, 1, 1))
-        last = date(settings.year_to - 1, DECEMBER, 31)
+        last = date(settings.year_to - MERGE_NIA_YEARS[1], DECEMBER, 31)  # merged in the feed
         if first <= last:
             return rng.day(first, last), True
     age = rng.between(*WORK_START_AGE)
@@ -1200,16 +1206,8 @@ def _lifecycle_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_F
 
 def _status_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
     """Low qualification, disability (BOETH), DIF registrations."""
-    identity, index = person.identity, person.index
     facts = [
-        _fact(
-            "qualification.declared",
-            f"qualification:{index}:{number}",
-            identity.on(day),
-            day,
-            {"low_qualified": number == 0, "declared_on": day.isoformat()},
-            source=plan.qualification_source,
-        )
+        _qualification_fact(person, plan.qualification_source, number, day)
         for number, day in enumerate(plan.qualification_days)
         if wave.covers(day)
     ]
@@ -1219,6 +1217,14 @@ def _status_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact
         if wave.covers(dif.registered_on):
             facts.append(_dif_fact(person, number, dif))
     return facts
+
+
+def _qualification_fact(person: _Person, source: str, number: int, day: date) -> _Fact:
+    """The first declaration says low-qualified; a second one ends it."""
+    data = {"low_qualified": number == 0, "declared_on": day.isoformat()}
+    message_id = f"qualification:{person.index}:{number}"
+    person_id = person.identity.on(day)
+    return _fact("qualification.declared", message_id, person_id, day, data, source=source)
 
 
 def _disability_fact(person: _Person, start: date, end: date | None) -> _Fact:
@@ -1336,44 +1342,33 @@ def _amount(eur_field: str, cents: int, day: date) -> dict[str, str]:
 
 
 def _grant_facts(training: _Training, grant: _Grant, wave: _Wave) -> list[_Fact]:
-    grant_id, tag, person_id = f"grant:{training.tag}", training.tag, training.person
+    person_id, source = training.person, grant.source
     facts = []
     if wave.covers(grant.granted_on):
-        data: Message = {
-            "grant_id": grant_id,
-            "funder_type": grant.funder_type,
-            "funder_id": grant.funder_id,
-            "kind": grant.kind,
-            **_amount("amount_eur", grant.amount_eur * CENTS_PER_EURO, grant.granted_on),
-            "granted_on": grant.granted_on.isoformat(),
-        }
-        if grant.expires_on is not None:
-            data["earmarked_certifications"] = [training.certification]
-            data["expires_on"] = grant.expires_on.isoformat()
-            data["refundable"] = grant.refundable
-        facts.append(
-            _fact(
-                "topup.granted",
-                f"topup:{tag}",
-                person_id,
-                grant.granted_on,
-                data,
-                source=grant.source,
-            )
-        )
+        data = _grant_data(training, grant)
+        message_id, day = f"topup:{training.tag}", grant.granted_on
+        facts.append(_fact("topup.granted", message_id, person_id, day, data, source=source))
     if grant.withdrawn_on is not None and wave.covers(grant.withdrawn_on):
-        data = {"grant_id": grant_id, "withdrawn_on": grant.withdrawn_on.isoformat()}
-        facts.append(
-            _fact(
-                "topup.withdrawn",
-                f"withdrawal:{tag}",
-                person_id,
-                grant.withdrawn_on,
-                data,
-                source=grant.source,
-            )
-        )
+        message_id, day = f"withdrawal:{training.tag}", grant.withdrawn_on
+        data = {"grant_id": f"grant:{training.tag}", "withdrawn_on": day.isoformat()}
+        facts.append(_fact("topup.withdrawn", message_id, person_id, day, data, source=source))
     return facts
+
+
+def _grant_data(training: _Training, grant: _Grant) -> Message:
+    data: Message = {
+        "grant_id": f"grant:{training.tag}",
+        "funder_type": grant.funder_type,
+        "funder_id": grant.funder_id,
+        "kind": grant.kind,
+        **_amount("amount_eur", grant.amount_eur * CENTS_PER_EURO, grant.granted_on),
+        "granted_on": grant.granted_on.isoformat(),
+    }
+    if grant.expires_on is not None:
+        data["earmarked_certifications"] = [training.certification]
+        data["expires_on"] = grant.expires_on.isoformat()
+        data["refundable"] = grant.refundable
+    return data
 
 
 # --- One year of work ----------------------------------------------------------------------------
