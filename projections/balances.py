@@ -42,10 +42,10 @@ _SUPERSEDED_AT = -1
 _DERIVED = -2
 
 
-def account_document(state: PersonState, parameters: Parameters,
-                     closed_years: dict[int, str]) -> dict[str, Any]:
-    """What the balance query needs besides postings, computed at this event."""
-    context = Context(parameters, closed_years)
+def account_document(state: PersonState, parameters: Parameters) -> dict[str, Any]:
+    """What the balance query needs besides postings: a function of the person's state only
+    (the query drops pending years that the calendar has closed since)."""
+    context = Context(parameters, {})
     return {
         "merged_into": state.merged_into,
         "retired_on": state.retired_on,
@@ -104,11 +104,23 @@ class BalancesProjection:
             return
         if before is None or not _is_person_event(event):
             return
-        extra = self.tracker.extra.setdefault(event.originator_id, {})
+        extra = self.tracker.extra.get(event.originator_id)
+        if extra is None:
+            # What the previous event left, recomputed from the state: a restarted runner
+            # writes exactly what an uninterrupted one writes. A new account has written nothing.
+            extra = {"derived": [], "document": b""} if event.originator_version == 1 \
+                else self._written(before)
         state = self.tracker.after(event, before)
+        self.tracker.extra[event.originator_id] = extra
         self._own_postings(event, notification_id, state.person_key, recorded_at)
         self._derived(state, extra, notification_id, recorded_at)
         self._account(state, extra, notification_id, recorded_at)
+
+    def _written(self, state: PersonState) -> dict[str, Any]:
+        return {
+            "derived": fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived,
+            "document": orjson.dumps(account_document(state, self.parameters)),
+        }
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
                       recorded_at: str) -> None:
@@ -158,7 +170,7 @@ class BalancesProjection:
 
     def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
                  recorded_at: str) -> None:
-        document = orjson.dumps(account_document(state, self.parameters, self.closed_years))
+        document = orjson.dumps(account_document(state, self.parameters))
         if extra.get("document") == document:
             return
         extra["document"] = document

@@ -1,0 +1,283 @@
+"""The PostgreSQL read models against a real server: they answer exactly what the in-process
+computation answers, survive SIGKILL at any point, rebuild without a failed or half-built read,
+replay as known at a time, and `verify` names a tampered event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import orjson
+import pytest
+from eventsourcing.persistence import PersistenceError
+from hypothesis import given, settings
+
+import schemas
+from ledger.application import Ledger
+from ledger.demo import DemoSettings, generate
+from projections.operations import rebuild, replay, verify
+from projections.reader import Reader
+from projections.runner import Runner, live_names
+from projections.tables import TableReader
+from tests.backends import Ledgers
+from tests.strategies import PERSONS, careers
+from tests.support import identifier, ingest, ledger_at
+
+pytestmark = pytest.mark.postgres
+
+AS_OF_DAYS = ("2016-06-30", "2018-12-31", "2019-01-01", "2022-06-30", "2030-01-01")
+KILL_ROUNDS = 12
+KILL_DEADLINE_SECONDS = 240
+
+
+@pytest.fixture(scope="module")
+def pg(postgres_url: str) -> Ledgers:
+    return Ledgers("postgres", postgres_url)
+
+
+def _project(ledger: Ledger) -> Runner:
+    runner = Runner(ledger, live_names(ledger))
+    runner.create()
+    runner.catch_up()
+    return runner
+
+
+def _demo(ledger: Ledger, persons: int, seed: int = 5) -> list[str]:
+    messages = list(generate(DemoSettings(persons=persons, seed=seed)))
+    for start in range(0, len(messages), 2_000):
+        ledger.ingest([schemas.parse(orjson.dumps(m)) for m in messages[start:start + 2_000]])
+    return sorted({str(m["person"]) for m in messages if "person" in m})
+
+
+def _same_answers(ledger: Ledger, persons: list[str]) -> None:
+    embedded, tables = Reader(ledger), TableReader(ledger)
+    for person in persons:
+        for day in AS_OF_DAYS:
+            as_of = dt.date.fromisoformat(day)
+            assert tables.balance(person, as_of) == embedded.balance(person, as_of), (person, day)
+        assert tables.statement(person) == embedded.statement(person), person
+
+
+@settings(max_examples=20)
+@given(careers())
+def test_tables_answer_what_the_events_say(pg: Ledgers, feed: list[dict[str, Any]]) -> None:
+    ledger = pg.new()
+    try:
+        ingest(ledger, feed)
+        _project(ledger)
+        _same_answers(ledger, [identifier(person) for person in PERSONS])
+        for person in PERSONS:
+            for year in (2017, 2019, 2023):
+                left = TableReader(ledger).explain(identifier(person), year)
+                right = Reader(ledger).explain(identifier(person), year)
+                assert left["status"] == right["status"]
+                assert left["settlements"] == right["settlements"]
+    finally:
+        ledger.close()
+
+
+def test_demo_careers_answer_the_same_and_verify(pg: Ledgers) -> None:
+    ledger = pg.new()
+    try:
+        persons = _demo(ledger, 150)
+        _project(ledger)
+        _same_answers(ledger, persons)
+        verdict = verify(ledger)
+        assert verdict.ok, verdict.difference
+        assert verdict.checked_events == ledger.app.recorder.max_notification_id()
+    finally:
+        ledger.close()
+
+
+def test_known_at_is_a_query(pg: Ledgers) -> None:
+    ledger = pg.new()
+    try:
+        persons = _demo(ledger, 30, seed=8)
+        _project(ledger)
+        middle = dt.datetime.now(dt.UTC)
+        time.sleep(0.01)
+        _demo(ledger, 30, seed=9)
+        _project(ledger)
+        for person in persons[:10]:
+            for day in ("2019-01-01", "2030-01-01"):
+                as_of = dt.date.fromisoformat(day)
+                assert TableReader(ledger).balance(person, as_of, middle) == \
+                    Reader(ledger).balance(person, as_of, middle)
+    finally:
+        ledger.close()
+
+
+def test_a_tampered_event_is_named_by_verify(pg: Ledgers) -> None:
+    ledger = pg.new()
+    try:
+        _demo(ledger, 20)
+        _project(ledger)
+        assert verify(ledger).ok
+        target = _tamper(ledger)
+        verdict = verify(ledger)
+        assert not verdict.ok
+        assert verdict.difference is not None
+        assert f"event {target} " in verdict.difference
+    finally:
+        ledger.close()
+
+
+def _tamper(ledger: Ledger) -> int:
+    """Change one byte of one stored event (a digit of an amount)."""
+    datastore: Any = ledger.app.recorder.datastore  # type: ignore[attr-defined]
+    table = f'"{datastore.schema}".cpa_ledger_events'
+    with datastore.transaction(commit=True) as curs:
+        curs.execute(f"SELECT notification_id, state FROM {table} WHERE position("
+                     "'\"amount\":' in convert_from(state, 'UTF8')) > 0"
+                     " ORDER BY notification_id LIMIT 1 OFFSET 25")
+        row = curs.fetchone()
+        state = bytes(row["state"])
+        at = state.index(b'"amount":') + len(b'"amount":')
+        if state[at:at + 1] == b"-":
+            at += 1
+        changed = state[:at] + bytes([48 + (state[at] - 47) % 10]) + state[at + 1:]
+        curs.execute(f"UPDATE {table} SET state = %s WHERE notification_id = %s",
+                     (changed, row["notification_id"]))
+        return int(row["notification_id"])
+
+
+def _dump(ledger: Ledger) -> dict[str, list[Any]]:
+    """Every read-model table's content, for comparing two runs."""
+    datastore: Any = ledger.app.recorder.datastore  # type: ignore[attr-defined]
+    tables = ("postings", "accounts", "account_history", "closed_years", "accruals",
+              "audit_chain", "person_chain", "statistics")
+    dump = {}
+    with datastore.transaction(commit=False) as curs:
+        for table in tables:
+            curs.execute(f'SELECT * FROM "{datastore.schema}".{table} ORDER BY 1, 2, 3')
+            dump[table] = [tuple(row.values()) for row in curs.fetchall()]
+    return dump
+
+
+def test_project_killed_at_random_points_ends_identical(pg: Ledgers) -> None:
+    url = pg.url()
+    ledger = ledger_at(url)
+    try:
+        _demo(ledger, 400, seed=11)
+        head = ledger.app.recorder.max_notification_id() or 0
+        environment = {**os.environ, "CPA_DATABASE_URL": url}
+        command = [sys.executable, "-m", "ledger.cli", "project", "--until-caught-up", "--json"]
+        rounds, deadline = 0, time.monotonic() + KILL_DEADLINE_SECONDS
+        chooser = random.Random(7)
+        while _position(ledger) < head and time.monotonic() < deadline:
+            process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
+            time.sleep(chooser.uniform(0.3, 1.5))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            rounds += 1
+        subprocess.run(command, env=environment, check=True, capture_output=True)
+        assert rounds >= min(KILL_ROUNDS, 3), "the catch-up was too short to kill"
+        killed = _dump(ledger)
+        assert verify(ledger).ok
+        fresh = pg.new()
+        _copy_log(ledger, fresh)
+        _project(fresh)
+        assert _dump(fresh) == killed
+        fresh.close()
+    finally:
+        ledger.close()
+
+
+def _position(ledger: Ledger) -> int:
+    try:
+        return Runner(ledger, live_names(ledger)).position()
+    except (AssertionError, PersistenceError):
+        return 0
+
+
+def _copy_log(source: Ledger, target: Ledger) -> None:
+    start = 1
+    while page := source.app.recorder.select_notifications(start=start, limit=1_000):
+        target.app.recorder.insert_events(list(page))
+        start = page[-1].id + 1
+
+
+def test_rebuild_while_reading_never_fails_nor_half_answers(pg: Ledgers) -> None:
+    ledger = pg.new()
+    try:
+        persons = _demo(ledger, 200, seed=13)
+        _project(ledger)
+        reader = TableReader(ledger)
+        expected = {p: reader.balance(p, dt.date(2030, 1, 1)) for p in persons[:20]}
+        failures: list[str] = []
+        stop = threading.Event()
+        reads = [0]
+
+        def loop() -> None:
+            while not stop.is_set():
+                for person, document in expected.items():
+                    try:
+                        got = TableReader(ledger).balance(person, dt.date(2030, 1, 1))
+                    except Exception as error:
+                        failures.append(repr(error))
+                        continue
+                    reads[0] += 1
+                    if got != document:
+                        failures.append(f"{person}: half-built answer")
+
+        thread = threading.Thread(target=loop)
+        thread.start()
+        try:
+            rebuild(ledger, [])
+            rebuild(ledger, ["balances"])
+        finally:
+            stop.set()
+            thread.join()
+        assert failures == []
+        assert reads[0] > 0
+        assert verify(ledger).ok
+    finally:
+        ledger.close()
+
+
+def test_replay_until_a_time_answers_as_known_then(pg: Ledgers) -> None:
+    ledger = pg.new()
+    try:
+        persons = _demo(ledger, 30, seed=21)
+        middle = dt.datetime.now(dt.UTC)
+        time.sleep(0.01)
+        _demo(ledger, 30, seed=22)
+        _project(ledger)
+        result = replay(ledger, middle, f"replay_{id(ledger)}")
+        replayed = ledger_at(result.database_url)
+        try:
+            for person in persons[:10]:
+                as_of = dt.date(2030, 1, 1)
+                then = TableReader(ledger).balance(person, as_of, middle)
+                assert TableReader(replayed).balance(person, as_of) == {**then, "known_at": None}
+            assert verify(replayed).ok
+        finally:
+            replayed.close()
+    finally:
+        ledger.close()
+
+
+def test_replay_on_the_embedded_default_is_a_queryable_file(tmp_path: Any) -> None:
+    ledger = ledger_at(f"sqlite:///{tmp_path / 'live.db'}")
+    try:
+        persons = _demo(ledger, 10, seed=3)
+        middle = dt.datetime.now(dt.UTC)
+        time.sleep(0.01)
+        _demo(ledger, 10, seed=4)
+        result = replay(ledger, middle, str(tmp_path / "audit"))
+        replayed = ledger_at(result.database_url)
+        for person in persons:
+            then = Reader(ledger).balance(person, dt.date(2030, 1, 1), middle)
+            assert Reader(replayed).balance(person, dt.date(2030, 1, 1)) == \
+                {**then, "known_at": None}
+        replayed.close()
+    finally:
+        ledger.close()
+
