@@ -145,18 +145,27 @@ def reconcile(
     state: PersonState, touched: list[dict[str, Any]], incoming: Incoming, context: Context
 ) -> Outcome:
     """Bring every credit fed by the touched facts in line with the facts now in force."""
-    outcome = Outcome()
     years: set[int] = set()
+    dif_touched = False
+    cec_keys: set[tuple[str, int]] = set()
+    exposure_years: set[int] = set()
     for fact in touched:
         years |= _accrual_years(state, fact)
         kind, data = fact["type"], fact["data"]
-        if kind == "dif.registered":
-            outcome.extend(dif.reconcile(state, incoming, context))
-        elif kind == "civic_engagement.declared":
-            outcome.extend(cec.reconcile(state, str(data["activity"]), int(data["year"]),
-                                         incoming, context))
+        dif_touched = dif_touched or kind == "dif.registered"
+        if kind == "civic_engagement.declared":
+            cec_keys.add((str(data["activity"]), int(data["year"])))
         elif kind == "hardship.exposure.declared":
-            outcome.extend(c2p.reconcile_year(state, int(data["year"]), incoming, context))
+            exposure_years.add(int(data["year"]))
+    # Each derived credit is reconciled once, however many touched facts feed it: the state
+    # does not change between the calls of one step.
+    outcome = Outcome()
+    if dif_touched:
+        outcome.extend(dif.reconcile(state, incoming, context))
+    for activity, year in sorted(cec_keys):
+        outcome.extend(cec.reconcile(state, activity, year, incoming, context))
+    for year in sorted(exposure_years):
+        outcome.extend(c2p.reconcile_year(state, year, incoming, context))
     outcome.extend(accrual.regularise_closed(state, years, incoming, context))
     return outcome
 

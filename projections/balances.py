@@ -55,6 +55,8 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
         "status_facts": {k: f for k, f in state.facts.items()
                          if f["type"] in STATUS_FACT_TYPES or f["data"].get("regime") == "esat"},
         "pending": _pending(state, context),
+        "settled": {year: {"settled_on": r["settled_on"], "credited": r["credited"],
+                           "unit": r["unit"]} for year, r in sorted(state.years.items())},
     }
 
 
@@ -62,7 +64,7 @@ def _pending(state: PersonState, context: Context) -> list[dict[str, Any]]:
     """Unclosed years: their entitlement before the ceiling (the query applies the room)."""
     rows = []
     for year in sorted(accrual.years_with_facts(state)):
-        if year in context.closed_years or str(year) in state.years:
+        if str(year) in state.years:
             continue
         entitled, ceiling, unit, explanation = accrual.pending_entitlement(state, year, context)
         rows.append({"year": year, "entitled": entitled, "ceiling": ceiling, "unit": unit,

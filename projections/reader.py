@@ -176,7 +176,8 @@ class Reader:
         if view.state is None:
             return iter(())
         keys = [view.person_key, *view.state.absorbed]
-        return (event for key in keys for event in self.ledger.app.events.get(aggregate_id(key)))
+        events = [event for key in keys for event in self.ledger.app.events.get(aggregate_id(key))]
+        return iter(sorted(events, key=lambda event: getattr(event, "timestamp")))  # noqa: B009
 
     def _pending_explanation(self, view: View, year: int) -> dict[str, Any]:
         state = view.state or PersonState(person_key=view.person_key)

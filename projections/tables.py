@@ -130,15 +130,19 @@ class TableReader:
                  known_at: dt.datetime | None) -> list[dict[str, Any]]:
         if document.get("died_on") and as_of >= dt.date.fromisoformat(document["died_on"]):
             return []
-        closed = self._closed_years(known_at)
         include_dif = self.parameters.flag("dif_counts_toward_ceiling", as_of)
         statutory = balances["cpf"] + (balances["dif"] if include_dif else 0)
-        return [
-            {"year": row["year"], "cpf": format_hundredths(accrual.pending_credit(
-                row["entitled"], row["ceiling"], row["unit"], statutory, unit))}
-            for row in document["pending"]
-            if row["year"] not in closed and row["year"] <= as_of.year
+        rows = [
+            (row["year"], accrual.pending_credit(row["entitled"], row["ceiling"], row["unit"],
+                                                 statutory, unit))
+            for row in document["pending"] if accrual.is_pending(row["year"], None, as_of)
         ]
+        rows += [
+            (int(year), int(record["credited"]))
+            for year, record in document.get("settled", {}).items()
+            if accrual.is_pending(int(year), record["settled_on"], as_of)
+        ]
+        return [{"year": year, "cpf": format_hundredths(amount)} for year, amount in sorted(rows)]
 
     # Statement, explanations, outcomes.
 
@@ -155,9 +159,10 @@ class TableReader:
 
     def explain(self, identifier: str, year: int) -> dict[str, Any]:
         identifier, key, document = self.resolve(identifier, None)
-        rows = self._fetch(SQL("SELECT explanation FROM {} WHERE person_key = %s AND year = %s"
-                               " ORDER BY notification_id").format(self.names.table("accruals")),
-                           (key, year))
+        keys = [key, *(document or {}).get("absorbed", [])]
+        rows = self._fetch(SQL("SELECT explanation FROM {} WHERE person_key = ANY(%s)"
+                               " AND year = %s ORDER BY notification_id")
+                           .format(self.names.table("accruals")), (keys, year))
         settlements = [row["explanation"] for row in rows]
         if settlements:
             return {"person": identifier, "year": year, "status": "closed",

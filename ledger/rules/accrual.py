@@ -190,15 +190,25 @@ def pending_credit(entitled: int, ceiling_amount: int, unit: str, balance: int,
     return cpf.credit_after_ceiling(entitled, ceiling_amount, balance)
 
 
+def is_pending(year: int, settled_on: str | None, as_of: dt.date) -> bool:
+    """A year with facts is pending until its credit is posted: not settled yet, or settled
+    with a crediting date after `as_of` (the close message may arrive before that date)."""
+    return year <= as_of.year and (settled_on is None or settled_on > as_of.isoformat())
+
+
 def pending(state: PersonState, as_of: dt.date, context: Context) -> list[tuple[int, int, str]]:
-    """Years with facts not yet closed: (year, what it would credit as of `as_of`, unit)."""
+    """Pending years: (year, what it credits or would credit, unit)."""
     rows: list[tuple[int, int, str]] = []
     if is_closed_on(state, as_of):
         return rows
     balance = statutory_balance(book_on(state, as_of, context.parameters), context.parameters)
     balance_unit = unit_on(context.parameters, as_of)
     for year in sorted(years_with_facts(state)):
-        if year in context.closed_years or str(year) in state.years or year > as_of.year:
+        record = state.years.get(str(year))
+        if not is_pending(year, record["settled_on"] if record else None, as_of):
+            continue
+        if record is not None:
+            rows.append((year, int(record["credited"]), str(record["unit"])))
             continue
         entitled, ceiling_amount, unit, _ = pending_entitlement(state, year, context)
         rows.append((year, pending_credit(entitled, ceiling_amount, unit, balance,

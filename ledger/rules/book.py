@@ -89,10 +89,14 @@ class Book:
         return sum(self.held.values())
 
     def lowest_available(self, bucket: str) -> int:
-        """The least this bucket had available from the tracked day on (never over-draw)."""
+        """The least this bucket had available from the tracked day on (never over-draw). A
+        grant that closed since counts only until it closed."""
         current = self.available(bucket)
         if self.minimum is None or bucket not in self.minimum:
             return current
+        grant = self.grants.get(bucket[6:]) if bucket.startswith("grant:") else None
+        if grant is not None and grant.closed_on is not None:
+            return self.minimum[bucket]
         return min(current, self.minimum[bucket])
 
 
@@ -134,8 +138,8 @@ class _Folder:
             self._apply(posting)
             self._reclose(posting, day)
             self._track()
-        self._start_tracking(self.book.as_of + dt.timedelta(days=1))
         self._pass_checkpoints(self.book.as_of)
+        self._start_tracking(self.book.as_of + dt.timedelta(days=1))
         return self.book
 
     def _pass_checkpoints(self, until: dt.date) -> None:
@@ -159,7 +163,10 @@ class _Folder:
         minimum = self.book.minimum
         if minimum is None:
             return
-        for bucket in [*MONEY_ACCOUNTS, *(f"grant:{g}" for g in self.book.grants)]:
+        # A grant's expiry or withdrawal is not spending: once closed, it no longer lowers the
+        # minimum (an order before that day may still draw on it).
+        open_grants = (f"grant:{g}" for g, view in self.book.grants.items() if not view.closed_on)
+        for bucket in [*MONEY_ACCOUNTS, *open_grants]:
             value = self.book.available(bucket)
             minimum[bucket] = min(minimum.get(bucket, value), value)
 

@@ -82,14 +82,22 @@ def _old_regime_credited(state: PersonState, parameters: Parameters) -> int:
 
 def reconcile_year(state: PersonState, year: int, incoming: Incoming, context: Context) -> Outcome:
     outcome = Outcome()
+    acquired = [_old_regime_credited(state, context.parameters)]
     for quarter in QUARTERS:
-        outcome.extend(_reconcile_quarter(state, year, quarter, incoming, context))
+        outcome.extend(_reconcile_quarter(state, year, quarter, incoming, context, acquired))
     return outcome
 
 
 def _reconcile_quarter(
-    state: PersonState, year: int, quarter: int, incoming: Incoming, context: Context
+    state: PersonState,
+    year: int,
+    quarter: int,
+    incoming: Incoming,
+    context: Context,
+    acquired: list[int],
 ) -> Outcome:
+    """One quarter's points; `acquired` is the running total of points acquired under the
+    capped regime, this step's earlier quarters included."""
     parameters = context.parameters
     first, last = quarter_bounds(year, quarter)
     target, ignored, _ = quarter_points(_factors(state, year, quarter), year, quarter,
@@ -101,11 +109,13 @@ def _reconcile_quarter(
     delta = target - done
     notes = [f"C2P {year}Q{quarter}: factor {f} does not count on {first}" for f in ignored]
     if delta > 0:
-        delta = _within_ceiling(state, delta, last, parameters)
+        delta = _within_ceiling(acquired[0], delta, last, parameters)
         if is_closed_on(state, day(incoming.published_on)):
             delta = 0
     if delta == 0:
         return Outcome([], notes)
+    if parameters.find("c2p_acquired_ceiling", last) is not None:
+        acquired[0] += delta
     return Outcome(
         [posting(incoming, incoming.published_on, "c2p", delta, "points",
                  "c2p_acquired" if delta > 0 else "c2p_regularisation",
@@ -116,11 +126,11 @@ def _reconcile_quarter(
     )
 
 
-def _within_ceiling(state: PersonState, delta: int, last: dt.date, parameters: Parameters) -> int:
+def _within_ceiling(acquired: int, delta: int, last: dt.date, parameters: Parameters) -> int:
     ceiling = parameters.find("c2p_acquired_ceiling", last)
     if ceiling is None:
         return delta
-    return max(0, min(delta, int(ceiling) - _old_regime_credited(state, parameters)))
+    return max(0, min(delta, int(ceiling) - acquired))
 
 
 def _age_years(birth: dt.date, on: dt.date) -> int:

@@ -187,7 +187,7 @@ def order(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
               "funded": decided.funded, "out_of_pocket": decided.out_of_pocket,
               "waived_by": decided.waived_by, "draws": decided.draws, "refunded": 0}
     changes: list[dict[str, Any]] = [{"kind": "order_placed", "order": record}]
-    changes.extend(_hold_lines(incoming, decided.draws, on, decided.unit, 1, "hold"))
+    changes.extend(_hold_lines(incoming, decided.draws, on, decided.unit, 1, "hold", order_id))
     return Outcome(changes, [f"order {order_id}: funded {format_hundredths(decided.funded)}, "
                              f"copay {format_hundredths(decided.copay)}, out of pocket "
                              f"{format_hundredths(decided.out_of_pocket)} {decided.unit}"])
@@ -200,10 +200,11 @@ def _hold_lines(
     unit: str,
     sign: int,
     kind: str,
+    order_id: str,
 ) -> list[dict[str, Any]]:
     return [
         posting(incoming, on, HELD, sign * int(d["amount"]), unit, kind,
-                bucket=d["bucket"], grant_id=d.get("grant_id"), order_id=incoming.data["order_id"])
+                bucket=d["bucket"], grant_id=d.get("grant_id"), order_id=order_id)
         for d in draws
     ]
 
@@ -241,7 +242,7 @@ def enter(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     record = _open_order(state, incoming, "held", "entered_on")
     on = str(incoming.data["entered_on"])
     draws, unit = _converted_draws(record["draws"], record["unit"], on, context.parameters)
-    changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released")
+    changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released", record["order_id"])
     changes.extend(
         posting(incoming, on, str(d["bucket"]), -int(d["amount"]), unit, "training_debit",
                 grant_id=d.get("grant_id"), order_id=record["order_id"])
@@ -262,9 +263,7 @@ def _release(
     incoming: Incoming, record: Mapping[str, Any], on: str, status: str, context: Context
 ) -> Outcome:
     draws, unit = _converted_draws(record["draws"], record["unit"], on, context.parameters)
-    changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released")
-    for change in changes:
-        change["posting"]["order_id"] = record["order_id"]
+    changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released", record["order_id"])
     changes.append({"kind": "order_updated", "order_id": record["order_id"],
                     "fields": {"status": status, f"{status}_on": on}})
     return Outcome(changes, [f"order {record['order_id']} {status}: holds released"])
@@ -314,6 +313,6 @@ def _refund_lines(
         if part > 0:
             lines.append(posting(incoming, on, str(draw["bucket"]), part, unit, "training_refund",
                                  grant_id=draw.get("grant_id"),
-                                 order_id=incoming.data["order_id"]))
+                                 order_id=str(incoming.data["order_id"])))
             amount -= part
     return lines
