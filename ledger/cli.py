@@ -69,7 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rebuild(commands)
     _add_replay(commands)
     _add_verify(commands)
+    _add_serve(commands)
+    _add_consume(commands)
+    _add_publish(commands)
     return parser
+
+
+def _add_serve(commands: Any) -> None:
+    command = commands.add_parser("serve", help="the HTTP API (interfaces.md §2)")
+    command.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    command.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    command.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+
+def _add_consume(commands: Any) -> None:
+    command = commands.add_parser(
+        "consume", help="Kafka consumers for the inbound topics (CPA_KAFKA_* settings)")
+    _json_flag(command)
+
+
+def _add_publish(commands: Any) -> None:
+    command = commands.add_parser(
+        "publish", help="outbound stream: postings and order decisions to Kafka")
+    _json_flag(command)
 
 
 def _add_project(commands: Any) -> None:
@@ -151,10 +173,19 @@ def _add_demo(commands: Any) -> None:
     _json_flag(command)
 
 
-def _run(name: str) -> Command:
-    from ledger import commands
+# Commands that live beside their subsystem (imported only when run).
+_ELSEWHERE = {
+    "run_serve": "ledger.http.serve",
+    "run_consume": "consumers.cli",
+    "run_publish": "consumers.cli",
+}
 
-    function: Command = getattr(commands, name)
+
+def _run(name: str) -> Command:
+    import importlib
+
+    module = importlib.import_module(_ELSEWHERE.get(name, "ledger.commands"))
+    function: Command = getattr(module, name)
     return function
 
 

@@ -35,6 +35,8 @@ VARIABLES = (
              "bearer tokens (SHA-256 hashed) and their scopes; unset: none accepted "
              "except in development"),
     Variable("CPA_ENV", "development", "development or production"),
+    Variable("CPA_READY_LAG_MAX_EVENTS", "10000",
+             "on PostgreSQL, /readyz fails above this many events not yet projected"),
 )
 
 

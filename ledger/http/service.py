@@ -1,0 +1,158 @@
+"""What the HTTP handlers ask of the ledger: one method per endpoint, synchronous (handlers run
+them in a worker thread), over the ledger (writes, quote) and its read models (reads).
+
+On the embedded default (SQLite) the reads are computed in-process from the events
+(`projections.reader.Reader`); on PostgreSQL they come from the read-model tables kept by
+`cpa-ledger project` (`projections.tables.TableReader`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from ledger.application import Item, Ledger
+from ledger.batch import Result
+from ledger.http import audit, pages
+from ledger.http.problems import Problem
+from ledger.http.readpool import ReadPool
+from ledger.http.settings import HttpSettings
+from ledger.parameters import ParameterNotInForce
+from ledger.rules.common import Context, Rejected
+from ledger.rules.orders import quote
+from ledger.state import PersonState
+from projections.operations import is_postgres
+from projections.reader import Reader, UnknownMessage
+from projections.runner import Runner, live_names
+from projections.tables import TableReader
+
+# Errors of an unreachable or busy store (connection lost, pool exhausted, database locked):
+# answered 503, to retry. Other store errors are bugs: 500.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, psycopg.OperationalError, sqlite3.OperationalError)
+QUOTE_ORDER_ID = "quote"
+QUOTE_PROVIDER = "quote"
+
+
+class LedgerService:
+    """The ledger and its read side, as the HTTP API sees them."""
+
+    def __init__(self, ledger: Ledger, ready_lag_max_events: int) -> None:
+        self.ledger = ledger
+        self.postgres = is_postgres(ledger)
+        self.ready_lag_max_events = ready_lag_max_events
+        self.events = Reader(ledger)
+        self.reader: Reader | TableReader = self.events
+        self.runner: Runner | None = None
+        self.read_pool: ReadPool | None = None
+        if self.postgres:
+            self.runner = Runner(ledger, live_names(ledger))
+            self.runner.create()  # idempotent: reads answer (empty) before `project` first runs
+            self.read_pool = ReadPool(ledger.settings.database_url)
+            tables = TableReader(ledger, self.runner.names)
+            tables.datastore = self.read_pool
+            self.reader = tables
+        self.trail = audit.AuditTrail(ledger, self.runner)
+        # The ledger keeps decoded accounts in memory between batches: one batch at a time.
+        self._writing = threading.Lock()
+
+    @classmethod
+    def build(cls, settings: HttpSettings) -> LedgerService:
+        return cls(Ledger(settings.ledger), settings.ready_lag_max_events)
+
+    def close(self) -> None:
+        if self.read_pool is not None:
+            self.read_pool.close()
+        self.ledger.close()
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.postgres else "sqlite"
+
+    # Writes.
+
+    def ingest(self, items: Sequence[Item]) -> list[Result]:
+        if not items:
+            return []
+        with self._writing:
+            return self.ledger.ingest(items, channel="http")
+
+    # Reads.
+
+    def balance(self, person: str, as_of: dt.date, known_at: dt.datetime | None) -> Any:
+        return self.reader.balance(person, as_of, known_at)
+
+    def postings(self, person: str, query: pages.LinesQuery, cursor: str | None,
+                 limit: int) -> dict[str, Any]:
+        lines = self.reader.statement(person, query.start, query.end)
+        if query.account is not None:
+            lines = [line for line in lines if line["account"] == query.account]
+        page, next_cursor = pages.lines_page(lines, query.fingerprint(person), cursor, limit)
+        return {"person": person, "postings": page, "limit": limit, "next_cursor": next_cursor}
+
+    def accrual(self, person: str, year: int) -> dict[str, Any]:
+        try:
+            return self.reader.explain(person, year)
+        except ParameterNotInForce as error:
+            raise Problem(422, "parameter_not_in_force", str(error)) from error
+
+    def quote(self, person: str, certification: str, price_eur: str,
+              on: dt.date) -> dict[str, Any]:
+        """What a training order would get on `on`; decides without recording anything."""
+        view = self.events.view(person)
+        state = view.state or PersonState(person_key=view.person_key)
+        data = {"order_id": QUOTE_ORDER_ID, "certification": certification,
+                "provider": QUOTE_PROVIDER, "price_eur": price_eur, "ordered_on": on.isoformat()}
+        context = Context(self.ledger.parameters, self.ledger.closed_years())
+        try:
+            decided = quote(state, data, context)
+        except (Rejected, ParameterNotInForce) as error:
+            reason = getattr(error, "reason", "parameter_not_in_force")
+            raise Problem(422, reason, getattr(error, "detail", str(error))) from error
+        if decided.funded == 0 and decided.price > 0:
+            # The order itself would be refused for this reason (ledger.rules.orders.order).
+            raise Problem(422, "insufficient_rights", "no rights available for this order")
+        return {"person": view.identifier, "on": on.isoformat(), "certification": certification,
+                **decided.as_document()}
+
+    def message(self, source: str, message_id: str) -> dict[str, Any]:
+        try:
+            return self.reader.message(source, message_id)
+        except UnknownMessage as error:
+            raise Problem(404, "unknown_message", str(error)) from error
+
+    # Audit.
+
+    def audit_events(self, person: str, cursor: str | None, limit: int) -> dict[str, Any]:
+        return self.trail.events_page(person, cursor, limit)
+
+    def verify(self) -> dict[str, Any]:
+        return self.trail.verify(self.ledger.settings.database_url)
+
+    # Operations.
+
+    def projection_lag(self) -> int:
+        """Events recorded but not yet in the read models (always 0 in-process)."""
+        if self.runner is None:
+            self.ledger.app.recorder.max_notification_id()  # the store answers
+            return 0
+        return max(0, self.runner.head() - self.runner.position())
+
+    def readiness(self) -> dict[str, Any]:
+        try:
+            lag = self.projection_lag()
+        except STORE_ERRORS as error:
+            raise Problem(503, "store_unreachable", f"the event store does not answer: {error}",
+                          extra={"backend": self.backend}) from error
+        measures = {"backend": self.backend, "projection_lag_events": lag,
+                    "projection_lag_max_events": self.ready_lag_max_events}
+        if lag > self.ready_lag_max_events:
+            raise Problem(503, "projection_lag",
+                          f"the read models lag the event store by {lag} events", extra=measures)
+        return {"status": "ready", **measures}

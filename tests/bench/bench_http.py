@@ -1,0 +1,264 @@
+"""Balance reads over HTTP on PostgreSQL, next to a bare Starlette JSON endpoint.
+
+    python -m tests.bench.bench_http --persons 10000 [--workers 2] [--seconds 20]
+        [--connections 64] [--database-url postgresql://...?schema=s --skip-load]
+
+Starts its own PostgreSQL (unless --database-url), loads the demo careers of `--persons`
+persons through the ledger and projects them, starts `cpa-ledger serve --workers W` and a bare
+Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process;
+`apt-get install wrk`) for `--seconds`: random persons, GET /v1/persons/{person}/balances with a
+read token. Prints requests/s and p50/p99 latency of both, then where one balance read spends
+its time: the service's /healthz (the HTTP stack without the store) measured the same way, and
+a cProfile of the service call in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import pstats
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+import schemas
+from deploy.local import postgres as local_postgres
+from ledger import ingest
+from ledger.demo import DemoSettings, generate
+from ledger.http.responses import JSONResponse
+from ledger.http.service import LedgerService
+from ledger.http.settings import HttpSettings
+from projections.runner import Runner, live_names
+from tests.http import server as servers
+
+WRK_THREADS = 2
+PROFILED_READS = 2_000
+PROFILE_LINES = 14
+BARE_PATH = "/bare"
+BARE_APP = "tests.bench.bench_http:bare_app"
+BARE_DOCUMENT: dict[str, object] = {
+    "person": "184037512345690", "as_of": "2026-01-01", "known_at": None, "status": "open",
+    "in_arrears": False,
+    "accounts": {"cpf": {"unit": "EUR", "balance": "1440.00", "ceiling": "5000.00"},
+                 "c2p": {"unit": "points", "balance": 0}},
+    "held": "0.00", "available": "1440.00", "pending": []}
+START_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def bare_app() -> Starlette:
+    """The floor: Starlette and uvicorn answering a JSON document, no store, no auth."""
+
+    async def bare(request: Request) -> Response:
+        return JSONResponse(BARE_DOCUMENT)
+
+    return Starlette(routes=[Route(BARE_PATH, bare)])
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    server = local_postgres.start()
+    try:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server.url, autocommit=True) as connection:
+            connection.execute(f'CREATE SCHEMA "{schema}"')
+        yield f"{server.url}?schema={schema}"
+    finally:
+        server.stop()
+
+
+def persons_of(count: int) -> list[str]:
+    return sorted({str(m["person"]) for m in generate(DemoSettings(persons=count))
+                   if m.get("person")})
+
+
+def load(url: str, count: int) -> None:
+    """The demo careers through the ledger (batched transactions), then the read models."""
+    started = time.perf_counter()
+    lines = (ingest.Line(schemas.parse(orjson.dumps(message)), ("bench", str(index)), 1)
+             for index, message in enumerate(generate(DemoSettings(persons=count))))
+    service = LedgerService.build(_settings(url))
+    try:
+        counts = ingest.ingest_lines(service.ledger, lines)
+        loaded = time.perf_counter()
+        runner = Runner(service.ledger, live_names(service.ledger))
+        projected = runner.catch_up()
+    finally:
+        service.close()
+    print(f"loaded {sum(counts.values())} messages for {count} persons in "
+          f"{loaded - started:.0f} s; projected {projected} events in "
+          f"{time.perf_counter() - loaded:.0f} s", flush=True)
+
+
+def _settings(url: str) -> HttpSettings:
+    return HttpSettings.from_environment(servers.environment(url))
+
+
+def wrk_script(folder: Path, paths: list[str], token: str | None) -> Path:
+    quoted = ",\n".join(f'"{path}"' for path in paths)
+    header = f'{{["Authorization"] = "Bearer {token}"}}' if token else "{}"
+    script = folder / f"paths-{len(paths)}.lua"
+    script.write_text(
+        f"local paths = {{\n{quoted}\n}}\nlocal headers = {header}\n"
+        "function setup(thread) thread:set('seed', math.random(1, 1000000)) end\n"
+        "function init(args) math.randomseed(seed) end\n"
+        "function request() return wrk.format('GET', paths[math.random(#paths)], headers) end\n",
+        encoding="utf-8")
+    return script
+
+
+def run_wrk(name: str, base_url: str, script: Path, seconds: int,
+            connections: int) -> Figures:
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency",
+               "-s", str(script), base_url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True,
+                            timeout=seconds + START_TIMEOUT_SECONDS).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return Figures(name, float(_field(output, r"Requests/sec:\s+([\d.]+)")),
+                   _milliseconds(_field(output, r"\s50%\s+([\d.]+\w+)")),
+                   _milliseconds(_field(output, r"\s99%\s+([\d.]+\w+)")),
+                   int(errors.group(1)) if errors else 0)
+
+
+def _field(output: str, pattern: str) -> str:
+    found = re.search(pattern, output)
+    if found is None:
+        raise RuntimeError(f"wrk output without {pattern!r}:\n{output}")
+    return found.group(1)
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+@contextmanager
+def bare_server(workers: int, log: Path) -> Iterator[str]:
+    port = servers.free_port()
+    command = [sys.executable, "-m", "uvicorn", BARE_APP, "--factory",
+               "--port", str(port), "--workers", str(workers), "--no-access-log",
+               "--log-level", "warning", "--no-server-header"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=servers.ROOT, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        _wait(base_url + BARE_PATH)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(START_TIMEOUT_SECONDS)
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def profile(url: str, persons: list[str]) -> str:
+    """Where one balance read spends its time, without HTTP: the service call, profiled."""
+    service = LedgerService.build(_settings(url))
+    try:
+        chosen = random.Random(1).choices(persons, k=PROFILED_READS)
+        today = dt.date.today()
+        started = time.perf_counter()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for person in chosen:
+            orjson.dumps(service.balance(person, today, None))
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+    finally:
+        service.close()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(PROFILE_LINES)
+    return (f"in-process service.balance + orjson: {elapsed / PROFILED_READS * 1e6:.0f} us per "
+            f"read (profiled, one thread)\n" + text.getvalue())
+
+
+def measure(arguments: argparse.Namespace, url: str, persons: list[str]) -> list[Figures]:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        tokens = servers.write_tokens(folder / "tokens")
+        running = servers.start(url, folder / "serve.log", workers=arguments.workers,
+                                CPA_API_TOKENS_FILE=str(tokens))
+        try:
+            paths = [f"/v1/persons/{person}/balances" for person in persons]
+            script = wrk_script(folder, paths, servers.TOKENS["read"])
+            balance = run_wrk("balance (PostgreSQL)", running.base_url, script,
+                              arguments.seconds, arguments.connections)
+            # The same service without the store: routing, request id, log line, metrics.
+            healthz = run_wrk("service /healthz", running.base_url,
+                              wrk_script(folder, ["/healthz"], None), arguments.seconds,
+                              arguments.connections)
+        finally:
+            running.stop()
+        with bare_server(arguments.workers, folder / "bare.log") as base_url:
+            bare = run_wrk("bare Starlette JSON", base_url, wrk_script(folder, [BARE_PATH], None),
+                           arguments.seconds, arguments.connections)
+    return [balance, healthz, bare]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--database-url", help="an already loaded store (with --skip-load)")
+    parser.add_argument("--skip-load", action="store_true")
+    arguments = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_http: needs wrk (apt-get install -y wrk)")
+    with database(arguments.database_url) as url:
+        if not arguments.skip_load:
+            load(url, arguments.persons)
+        persons = persons_of(arguments.persons)
+        figures = measure(arguments, url, persons)
+        print(f"\n{len(persons)} persons, {arguments.workers} workers, {arguments.connections} "
+              f"connections, {arguments.seconds} s each, wrk {WRK_THREADS} threads:")
+        for row in figures:
+            print(f"  {row.name:<22} {row.requests_per_second:>9,.0f} req/s   p50 "
+                  f"{row.p50_ms:6.2f} ms   p99 {row.p99_ms:6.2f} ms   non-2xx {row.errors}")
+        print("\n" + profile(url, persons))
+
+
+if __name__ == "__main__":
+    main()
