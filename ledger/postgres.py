@@ -120,6 +120,10 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         return SQL("{}.{}").format(self._schema, Identifier(name))
 
     def _insert_records(self, curs: Cursor[DictRow], records: BatchRecords) -> None:
+        # Positions first: the tracking upsert reads its RETURNING row, which psycopg's
+        # pipeline mode can mismatch when it follows executemany() on the same cursor.
+        for tracking in records.trackings:
+            self._insert_tracking(curs, tracking)
         marks = SQL(", ".join(["%s"] * 10))
         columns = SQL(RECEIPT_COLUMNS)
         for table, receipts in (("message_outcomes", records.receipts),
@@ -136,8 +140,6 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 .format(self._table("person_years")),
                 list(records.person_years),
             )
-        for tracking in records.trackings:
-            self._insert_tracking(curs, tracking)
 
     def select_receipts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Receipt]:
         wanted = list(dict.fromkeys(keys))
