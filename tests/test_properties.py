@@ -65,8 +65,10 @@ def test_duplicated_messages_give_the_same_balances(ledgers: Ledgers,
     copies = data.draw(st.lists(st.integers(0, len(feed) - 1), max_size=len(feed)))
     noisy = list(feed)
     for index in copies:
-        position = data.draw(st.integers(index + 1, len(noisy)))
-        noisy.insert(position, feed[index])
+        # A copy arrives after its original (wherever earlier copies pushed the original).
+        original = next(i for i, m in enumerate(noisy) if m is feed[index])
+        position = data.draw(st.integers(original + 1, len(noisy)))
+        noisy.insert(position, dict(feed[index]))
     assert _run(ledgers, noisy) == _run(ledgers, feed)
 
 
