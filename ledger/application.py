@@ -13,8 +13,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Tracking, Transcoder
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
 
 from ledger import limits, postgres
 from ledger.batch import Batch, Result, now
@@ -134,6 +134,7 @@ class Ledger:
         self, segment: list[tuple[tuple[str, str], Item]], batch: Batch, channel: str | None
     ) -> None:
         existing = self.app.ledger_recorder.select_receipts(key for key, _ in segment)
+        self._prefetch(item for key, item in segment if key not in existing)
         context = self._context()
         for key, item in segment:
             prior = batch.seen.get(key) or existing.get(key)
@@ -272,6 +273,28 @@ class Ledger:
         self._remember(account)
         return account
 
+    def _prefetch(self, items: Iterable[Item]) -> None:
+        """Load the batch's accounts missing from the cache in two statements (PostgreSQL):
+        at France scale most accounts of a batch are not in memory, and one snapshot query and
+        one events query per account would cost more than deciding the whole batch."""
+        wanted = [account_id for account_id in dict.fromkeys(self._account_ids(items))
+                  if account_id not in self._cache]
+        for account in load_accounts(self.app, wanted) or ():
+            self._remember(account)
+
+    def _account_ids(self, items: Iterable[Item]) -> Iterator[uuid.UUID]:
+        for item in items:
+            if not isinstance(item, Message) or item.person is None:
+                continue
+            identifiers = [item.person]
+            if item.type == "person.merged":
+                identifiers.append(str(item.data.get("absorbed", "")))
+            for identifier in identifiers:
+                try:
+                    yield aggregate_id(self.person_key(identifier))
+                except InvalidPerson:
+                    continue  # rejected when decided
+
     def _account(self, key: str, batch: Batch) -> PersonAccount:
         """The account that answers for a person key, following identity merges."""
         account = self._load(key, batch)
@@ -385,3 +408,28 @@ def _years_of(key: str, changes: Iterable[dict[str, Any]]) -> set[tuple[int, str
             if year is not None:
                 rows.add((year, key))
     return rows
+
+
+def load_accounts(app: LedgerApplication, account_ids: Sequence[uuid.UUID],
+                  versions: Sequence[int] | None = None) -> list[PersonAccount] | None:
+    """Many accounts (at `versions`, else their latest) in two statements per
+    `limits.PREFETCH_ACCOUNTS_MAX` of them; None when the store cannot (SQLite: its per-account
+    reads are in-process and fast). Accounts never recorded are absent from the list."""
+    select_latest = getattr(app.recorder, "select_latest", None)
+    if select_latest is None or app.snapshots is None:
+        return None
+    table = str(getattr(app.snapshots.recorder, "events_table_name", "snapshots"))
+    accounts: list[PersonAccount] = []
+    step = limits.PREFETCH_ACCOUNTS_MAX
+    for start in range(0, len(account_ids), step):
+        chunk = account_ids[start:start + step]
+        until = None if versions is None else versions[start:start + step]
+        snapshots, events = select_latest(chunk, table, until)
+        by_id: dict[uuid.UUID | str, list[StoredEvent]] = {s.originator_id: [s] for s in snapshots}
+        for event in events:
+            by_id.setdefault(event.originator_id, []).append(event)
+        for stored in by_id.values():
+            account = project_aggregate(None, map(app.mapper.to_domain_event, stored))
+            if isinstance(account, PersonAccount):
+                accounts.append(account)
+    return accounts

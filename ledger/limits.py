@@ -14,6 +14,8 @@ MERGE_CHAIN_LENGTH_MAX = 8
 SNAPSHOT_INTERVAL_EVENTS = 50
 # Persons kept decoded in memory by the application between batches.
 PERSON_CACHE_SIZE_MAX = 20_000
+# Accounts loaded by one prefetch statement (a batch's accounts missing from the cache).
+PREFETCH_ACCOUNTS_MAX = 2_000
 # Statement lines returned per page.
 STATEMENT_PAGE_LINES_MAX = 1_000
 # Notification-log page read by in-process projections.

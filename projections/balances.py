@@ -46,6 +46,7 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
     """What the balance query needs besides postings: a function of the person's state only
     (the query drops pending years that the calendar has closed since)."""
     context = Context(parameters, {})
+    with_facts = accrual.years_with_facts(state)
     return {
         "merged_into": state.merged_into,
         "retired_on": state.retired_on,
@@ -55,8 +56,11 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
         "status_facts": {k: f for k, f in state.facts.items()
                          if f["type"] in STATUS_FACT_TYPES or f["data"].get("regime") == "esat"},
         "pending": _pending(state, context),
+        # Settled years that still have facts (a year whose facts were all retracted since is
+        # no longer pending: `accrual.pending` lists years with facts only).
         "settled": {year: {"settled_on": r["settled_on"], "credited": r["credited"],
-                           "unit": r["unit"]} for year, r in sorted(state.years.items())},
+                           "unit": r["unit"]} for year, r in sorted(state.years.items())
+                    if int(year) in with_facts},
     }
 
 
@@ -90,6 +94,7 @@ class BalancesProjection:
         self.accounts: dict[str, tuple[int, str, bytes]] = {}
         self.history: list[tuple[str, int, str, bytes]] = []
         self.years: list[tuple[int, str, int, str]] = []
+        self.touched: set[str] = set()  # persons whose cached balance document is now stale
 
     def load(self, curs: Cursor[DictRow], names: Names) -> None:
         if self.loaded_closed_years:
@@ -114,6 +119,7 @@ class BalancesProjection:
                 else self._written(before)
         state = self.tracker.after(event, before)
         self.tracker.extra[event.originator_id] = extra
+        self.touched.add(state.person_key)
         self._own_postings(event, notification_id, state.person_key, recorded_at)
         self._derived(state, extra, notification_id, recorded_at)
         self._account(state, extra, notification_id, recorded_at)
@@ -204,7 +210,21 @@ class BalancesProjection:
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
         _copy(curs, names.table("closed_years"), "year, credited_on, notification_id, recorded_at",
               self.years)
+        if self.touched:
+            invalidate(curs, names, sorted(self.touched))
         self.reset()
+
+
+def invalidate(curs: Cursor[DictRow], names: Names, person_keys: list[str]) -> None:
+    """The cached balance documents of these persons become stale, in this transaction: each
+    gets a new version (this transaction's id, never reused) and no body; see
+    `projections.documents`."""
+    curs.execute(
+        SQL("INSERT INTO {} (person_key, version)"
+            " SELECT unnest(%s::text[]), pg_current_xact_id()::text::bigint"
+            " ON CONFLICT (person_key) DO UPDATE SET version = excluded.version,"
+            " as_of = NULL, body = NULL").format(names.table("balance_documents")),
+        (person_keys,))
 
 
 def _is_person_event(event: Any) -> bool:

@@ -19,7 +19,7 @@ from ledger.application import Ledger
 from ledger.config import Settings
 from projections.models import GENESIS_LINK, chain, event_hash
 from projections.runner import LIVE, Runner, live_names
-from projections.schema import PROJECTIONS, REBUILD_SUFFIX, Names, drop_tables
+from projections.schema import PROJECTIONS, REBUILD_SUFFIX, Names, drop_tables, tables_of
 
 VERIFY_SUFFIX = "__verify"
 # Columns that identify a row when reporting the first difference.
@@ -65,7 +65,7 @@ def _switch(curs: Cursor[DictRow], runner: Runner, live: Runner, chosen: list[st
     while (count := runner._page(curs, stop_at=position)) > 0:
         projected += count
     for projection in chosen:
-        for base in PROJECTIONS[projection]:
+        for base in tables_of(projection):
             curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(live.names.table(base)))
             curs.execute(SQL("ALTER TABLE {} RENAME TO {}").format(
                 runner.names.table(base), Identifier(live.names.bare(base))))

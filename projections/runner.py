@@ -110,12 +110,15 @@ class Runner:
             self.balances.load(curs, self.names)
         if "audit_chain" in self.enabled:
             self.chain.load(curs, self.names, {n.originator_id for n in notifications})
-        for notification in notifications:
+        decoding = bool(self.enabled - {"audit_chain"})
+        events = [self.app.mapper.to_domain_event(n) for n in notifications] if decoding else []
+        if self.enabled & {"balances", "accruals"}:
+            self.tracker.prefetch(events)
+        for index, notification in enumerate(notifications):
             if "audit_chain" in self.enabled:
                 self.chain.handle(notification)
-            if self.enabled - {"audit_chain"}:
-                event = self.app.mapper.to_domain_event(notification)
-                self._person_models(event, notification.id)
+            if decoding:
+                self._person_models(events[index], notification.id)
         for projection in (self.balances, self.accruals, self.chain, self.statistics):
             if projection.name in self.enabled:
                 projection.flush(curs, self.names)

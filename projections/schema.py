@@ -20,6 +20,12 @@ PROJECTIONS: dict[str, tuple[str, ...]] = {
     "statistics": ("statistics",),
 }
 
+# Caches kept beside a read model: created, rebuilt and switched with it, but not compared by
+# `verify` (their rows depend on which reads were served, not only on the events).
+CACHES: dict[str, tuple[str, ...]] = {
+    "balances": ("balance_documents",),
+}
+
 _DDL: dict[str, str] = {
     "postings": (
         "CREATE TABLE IF NOT EXISTS {table} ("
@@ -59,6 +65,10 @@ _DDL: dict[str, str] = {
         "CREATE TABLE IF NOT EXISTS {table} (originator_id uuid PRIMARY KEY,"
         " originator_version bigint NOT NULL, link text NOT NULL)"
     ),
+    "balance_documents": (
+        "CREATE TABLE IF NOT EXISTS {table} (person_key text PRIMARY KEY,"
+        " version bigint NOT NULL, as_of date, body bytea)"
+    ),
     "statistics": (
         "CREATE TABLE IF NOT EXISTS {table} (year integer NOT NULL, account text NOT NULL,"
         " unit text NOT NULL, measure text NOT NULL, amount bigint NOT NULL,"
@@ -96,8 +106,13 @@ class Names:
         return SQL("{}.{}").format(Identifier(self.schema), Identifier("projection_positions"))
 
 
+def tables_of(projection: str) -> tuple[str, ...]:
+    """A read model's tables and its caches."""
+    return PROJECTIONS[projection] + CACHES.get(projection, ())
+
+
 def create_tables(curs: Cursor[DictRow], names: Names, projection: str) -> None:
-    for base in PROJECTIONS[projection]:
+    for base in tables_of(projection):
         if _exists(curs, names, base):
             continue
         curs.execute(SQL(_DDL[base]).format(table=names.table(base)))
@@ -117,5 +132,5 @@ def create_positions(curs: Cursor[DictRow], names: Names) -> None:
 
 
 def drop_tables(curs: Cursor[DictRow], names: Names, projection: str) -> None:
-    for base in PROJECTIONS[projection]:
+    for base in tables_of(projection):
         curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(names.table(base)))

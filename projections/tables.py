@@ -5,6 +5,7 @@ at T" is a query over postings with their effective date and recording time."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.sql import SQL
@@ -88,13 +89,19 @@ class TableReader:
 
     def balance(self, identifier: str, as_of: dt.date,
                 known_at: dt.datetime | None = None) -> dict[str, Any]:
+        return self.answer(identifier, as_of, known_at).document
+
+    def answer(self, identifier: str, as_of: dt.date,
+               known_at: dt.datetime | None = None) -> Answer:
+        """The balance document, and whose account answered it."""
         identifier, key, document = self.resolve(identifier, known_at)
+        known = document is not None
         document = document or {"grants": {}, "status_facts": {}, "pending": []}
         rows = self._postings(key, as_of, known_at)
         sums = _Sums(self, rows, as_of)
         balances = {name: sums.account(name) for name in MONEY_ACCOUNTS}
         held = sums.held()
-        return {
+        return Answer(key, known, {
             "person": identifier,
             "as_of": as_of.isoformat(),
             "known_at": None if known_at is None else known_at.isoformat(),
@@ -104,7 +111,7 @@ class TableReader:
             "held": format_hundredths(held),
             "available": format_hundredths(sum(balances.values()) - held),
             "pending": self._pending(document, balances, sums.unit, as_of, known_at),
-        }
+        })
 
     def _accounts(self, document: Any, sums: _Sums, balances: dict[str, int],
                   as_of: dt.date) -> dict[str, Any]:
@@ -174,6 +181,16 @@ class TableReader:
 
     def message(self, source: str, message_id: str) -> dict[str, Any]:
         return Reader(self.ledger).message(source, message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A balance document; `key` is the account that answered (the survivor after a merge),
+    `known` whether that account exists."""
+
+    key: str
+    known: bool
+    document: dict[str, Any]
 
 
 class _Status:

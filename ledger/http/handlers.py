@@ -13,7 +13,7 @@ from starlette.responses import Response
 from ledger.http import intake, limits, pages, parameters
 from ledger.http.metrics import CONTENT_TYPE, Metrics
 from ledger.http.problems import Problem
-from ledger.http.responses import JSONResponse, tagged
+from ledger.http.responses import JSONResponse, tagged, tagged_body
 from ledger.http.service import STORE_ERRORS, LedgerService
 from schemas import envelope_document, schema_document
 
@@ -53,8 +53,15 @@ class Handlers:
 
     async def get_balances(self, request: Request) -> Response:
         person = parameters.person(request.path_params["person"])
-        as_of = parameters.date(request.query_params, "as_of") or dt.date.today()
+        today = dt.date.today()
+        as_of = parameters.date(request.query_params, "as_of") or today
         known_at = parameters.timestamp(request.query_params, "known_at")
+        cached = self.service.cached_reads
+        if cached is not None and known_at is None and as_of == today:
+            body = await cached.body(self.service.ledger.person_key(person), today)
+            if body is None:
+                body = await run_in_threadpool(self.service.balance_of_today, person, today)
+            return tagged_body(request, body)
         document = await run_in_threadpool(self.service.balance, person, as_of, known_at)
         return tagged(request, document)
 

@@ -42,7 +42,11 @@ def matches(if_none_match: str | None, tag: str) -> bool:
 
 def tagged(request: Request, document: Any) -> Response:
     """200 with the document and its ETag, or 304 when the client's copy is current."""
-    body = json_body(document)
+    return tagged_body(request, json_body(document))
+
+
+def tagged_body(request: Request, body: bytes) -> Response:
+    """`tagged` for a document already serialised."""
     tag = entity_tag(body)
     headers = {"ETag": tag, "Cache-Control": PRIVATE_CACHE_CONTROL}
     if matches(request.headers.get("if-none-match"), tag):

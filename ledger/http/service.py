@@ -20,6 +20,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from ledger.application import Item, Ledger
 from ledger.batch import Result
 from ledger.http import audit, pages
+from ledger.http.fastreads import CachedReads
 from ledger.http.problems import Problem
 from ledger.http.readpool import ReadPool
 from ledger.http.settings import HttpSettings
@@ -27,6 +28,7 @@ from ledger.parameters import ParameterNotInForce
 from ledger.rules.common import Context, Rejected
 from ledger.rules.orders import quote
 from ledger.state import PersonState
+from projections.documents import DocumentCache
 from projections.operations import is_postgres
 from projections.reader import Reader, UnknownMessage
 from projections.runner import Runner, live_names
@@ -51,6 +53,9 @@ class LedgerService:
         self.reader: Reader | TableReader = self.events
         self.runner: Runner | None = None
         self.read_pool: ReadPool | None = None
+        # Today's balance documents (PostgreSQL): misses computed here, hits on the event loop.
+        self.documents: DocumentCache | None = None
+        self.cached_reads: CachedReads | None = None
         if self.postgres:
             self.runner = Runner(ledger, live_names(ledger))
             self.runner.create()  # idempotent: reads answer (empty) before `project` first runs
@@ -58,6 +63,8 @@ class LedgerService:
             tables = TableReader(ledger, self.runner.names)
             tables.datastore = self.read_pool
             self.reader = tables
+            self.documents = DocumentCache(ledger, self.runner.names, self.read_pool.pool)
+            self.cached_reads = CachedReads(ledger.settings.database_url, self.runner.names)
         self.trail = audit.AuditTrail(ledger, self.runner)
         # The ledger keeps decoded accounts in memory between batches: one batch at a time.
         self._writing = threading.Lock()
@@ -87,6 +94,11 @@ class LedgerService:
 
     def balance(self, person: str, as_of: dt.date, known_at: dt.datetime | None) -> Any:
         return self.reader.balance(person, as_of, known_at)
+
+    def balance_of_today(self, person: str, today: dt.date) -> bytes:
+        """A cache miss: today's document computed (and stored when still current)."""
+        assert self.documents is not None
+        return self.documents.fill(person, today)
 
     def postings(self, person: str, query: pages.LinesQuery, cursor: str | None,
                  limit: int) -> dict[str, Any]:
