@@ -95,6 +95,29 @@ def test_balance_defaults_to_today(server: Server, loaded: dict[str, Any]) -> No
     assert _balance(server)["as_of"] == dt.date.today().isoformat()
 
 
+def test_todays_balance_follows_every_change(server: Server, loaded: dict[str, Any]) -> None:
+    """Today's document (cached on PostgreSQL) is what the read model says, read after read,
+    and changes with the next projected message."""
+    client = server.client(scope="read")
+    path = f"/v1/persons/{OTHER}/balances"
+    first, again = client.get(path), client.get(path)
+    assert first.status_code == again.status_code == 200
+    assert first.content == again.content and first.headers["etag"] == again.headers["etag"]
+    today = dt.date.today().isoformat()
+    assert client.get(path, params={"as_of": today}).content == first.content
+    ledger = server.ledger()
+    try:
+        reader = TableReader(ledger) if is_postgres(ledger) else Reader(ledger)
+        assert first.json() == reader.balance(OTHER, dt.date.today())
+    finally:
+        ledger.close()
+    before = int(first.json()["accounts"]["topups"]["balance"].split(".")[0])
+    _post(server.client(scope="ingest"), [feeds.topup(Feed("today"), OTHER, 7)])
+    server.project()
+    after = conforms(client.get(path).json(), "Balance")
+    assert after["accounts"]["topups"]["balance"] == f"{before + 10}.00"
+
+
 def test_a_person_never_heard_of_has_zeros(server: Server, loaded: dict[str, Any]) -> None:
     response = server.client(scope="read").get(f"/v1/persons/{identifier('D')}/balances")
     document = conforms(response.json(), "Balance")
