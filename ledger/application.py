@@ -134,7 +134,7 @@ class Ledger:
         self, segment: list[tuple[tuple[str, str], Item]], batch: Batch, channel: str | None
     ) -> None:
         existing = self.app.ledger_recorder.select_receipts(key for key, _ in segment)
-        self._prefetch(item for key, item in segment if key not in existing)
+        self._prefetch((item for key, item in segment if key not in existing), batch)
         context = self._context()
         for key, item in segment:
             prior = batch.seen.get(key) or existing.get(key)
@@ -264,7 +264,9 @@ class Ledger:
         account: PersonAccount | None = batch.touched.get(account_id) or self._cache.get(
             account_id
         )
-        if account is None:
+        if account is None and account_id in batch.absent:
+            account = open_account(account_id, key)  # a concurrent opening fails the batch
+        elif account is None:
             try:
                 account = self.app.repository.get(account_id)
             except AggregateNotFoundError:
@@ -273,14 +275,18 @@ class Ledger:
         self._remember(account)
         return account
 
-    def _prefetch(self, items: Iterable[Item]) -> None:
+    def _prefetch(self, items: Iterable[Item], batch: Batch) -> None:
         """Load the batch's accounts missing from the cache in two statements (PostgreSQL):
         at France scale most accounts of a batch are not in memory, and one snapshot query and
         one events query per account would cost more than deciding the whole batch."""
         wanted = [account_id for account_id in dict.fromkeys(self._account_ids(items))
                   if account_id not in self._cache]
-        for account in load_accounts(self.app, wanted) or ():
+        accounts = load_accounts(self.app, wanted)
+        if accounts is None:
+            return
+        for account in accounts:
             self._remember(account)
+        batch.absent.update(set(wanted) - {account.id for account in accounts})
 
     def _account_ids(self, items: Iterable[Item]) -> Iterator[uuid.UUID]:
         for item in items:

@@ -36,6 +36,8 @@ class Batch:
     person_years: set[tuple[int, str]] = field(default_factory=set)
     seen: dict[tuple[str, str], Receipt] = field(default_factory=dict)
     results: list[Result] = field(default_factory=list)
+    # Accounts the batch's prefetch found absent from the store: opened without asking again.
+    absent: set[uuid.UUID] = field(default_factory=set)
 
 
 def now() -> str:
