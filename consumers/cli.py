@@ -57,7 +57,7 @@ def run_consume(arguments: argparse.Namespace, settings: Settings) -> int:
     kafka_settings = KafkaSettings.from_environment(settings)
     stopping = stop_on_signals()
     metrics = Metrics()
-    port = getattr(arguments, "metrics_port", None) or kafka_settings.metrics_port
+    port = arguments.metrics_port or kafka_settings.metrics_port
     with _ledger(settings) as ledger, _metrics_server(metrics, port):
         log(sys.stderr, "consume_started", topics=list(kafka_settings.topics),
             group=kafka_settings.group, instance=kafka_settings.group_instance_id)

@@ -34,6 +34,7 @@ from ledger.parameters import load as load_parameters
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming, Outcome, Rejected
 from ledger.rules.cpf import year_of_fact
+from ledger.state import PersonState
 from ledger.storage import BatchRecords, LedgerRecorder, LedgerSQLiteRecorder, Receipt
 from ledger.transcoder import OrjsonTranscoder
 from schemas import Message, Rejection
@@ -232,15 +233,8 @@ class Ledger:
         self, account: PersonAccount, batch: Batch, message: Message, context: Context
     ) -> None:
         """Settle closed years that the closing sweep has not reached for this person yet."""
-        state = account.state
-        if all(str(year) in state.years for year in context.closed_years):
-            return
-        for year in sorted(accrual.years_with_facts(state)):
-            if year in context.closed_years and str(year) not in state.years:
-                close = Incoming("operator", f"catch-up:{year}", YEAR_CLOSE_TYPE,
-                                 context.closed_years[year], {"year": year})
-                outcome = accrual.settle(state, year, context.closed_years[year], close, context)
-                self._record(account, close, outcome, batch)
+        for close, outcome in settlements_due(account.state, context):
+            self._record(account, close, outcome, batch)
 
     def _merge(
         self, survivor: PersonAccount, message: Message, batch: Batch, context: Context
@@ -439,3 +433,17 @@ def load_accounts(app: LedgerApplication, account_ids: Sequence[uuid.UUID],
             if isinstance(account, PersonAccount):
                 accounts.append(account)
     return accounts
+
+
+def settlements_due(state: PersonState, context: Context) -> Iterator[tuple[Incoming, Outcome]]:
+    """The closed years with facts of this person that the closing sweep has not settled yet,
+    one settlement at a time, in year order: the caller applies each outcome to `state` before
+    asking for the next (a year's credit changes the room under the next year's ceiling)."""
+    if all(str(year) in state.years for year in context.closed_years):
+        return
+    for year in sorted(accrual.years_with_facts(state)):
+        if year in context.closed_years and str(year) not in state.years:
+            credited_on = context.closed_years[year]
+            close = Incoming("operator", f"catch-up:{year}", YEAR_CLOSE_TYPE, credited_on,
+                             {"year": year})
+            yield close, accrual.settle(state, year, credited_on, close, context)

@@ -85,6 +85,9 @@ def _add_serve(commands: Any) -> None:
 def _add_consume(commands: Any) -> None:
     command = commands.add_parser(
         "consume", help="Kafka consumers for the inbound topics (CPA_KAFKA_* settings)")
+    command.add_argument("--metrics-port", type=int, default=None,
+                         help="serve Prometheus metrics on this port (default CPA_METRICS_PORT;"
+                              " none when both are unset)")
     _json_flag(command)
 
 

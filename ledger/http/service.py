@@ -12,13 +12,14 @@ import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Sequence
+from copy import deepcopy
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from ledger.application import Item, Ledger
-from ledger.batch import Result
+from ledger.application import Item, Ledger, settlements_due
+from ledger.batch import Result, now
 from ledger.http import audit, pages
 from ledger.http.fastreads import CachedReads
 from ledger.http.problems import Problem
@@ -27,7 +28,7 @@ from ledger.http.settings import HttpSettings
 from ledger.parameters import ParameterNotInForce
 from ledger.rules.common import Context, Rejected
 from ledger.rules.orders import quote
-from ledger.state import PersonState
+from ledger.state import PersonState, evolve, stamped
 from projections.documents import DocumentCache
 from projections.operations import is_postgres
 from projections.reader import Reader, UnknownMessage
@@ -118,10 +119,11 @@ class LedgerService:
               on: dt.date) -> dict[str, Any]:
         """What a training order would get on `on`; decides without recording anything."""
         view = self.events.view(person)
-        state = view.state or PersonState(person_key=view.person_key)
+        context = Context(self.ledger.parameters, self.ledger.closed_years())
+        state = _caught_up(view.state, context) if view.state is not None \
+            else PersonState(person_key=view.person_key)
         data = {"order_id": QUOTE_ORDER_ID, "certification": certification,
                 "provider": QUOTE_PROVIDER, "price_eur": price_eur, "ordered_on": on.isoformat()}
-        context = Context(self.ledger.parameters, self.ledger.closed_years())
         try:
             decided = quote(state, data, context)
         except (Rejected, ParameterNotInForce) as error:
@@ -168,3 +170,12 @@ class LedgerService:
             raise Problem(503, "projection_lag",
                           f"the read models lag the event store by {lag} events", extra=measures)
         return {"status": "ready", **measures}
+
+
+def _caught_up(state: PersonState, context: Context) -> PersonState:
+    """A copy of the state with the closed years that an order would settle first (the
+    closing sweep may not have reached this person yet): the quote sees what the order sees."""
+    copy = deepcopy(state)
+    for _, outcome in settlements_due(copy, context):
+        evolve(copy, stamped(outcome.changes, now()))
+    return copy

@@ -3,15 +3,20 @@ same training.ordered then gets, and asking changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
 import pytest
 
+import schemas
+from ledger import closing
+from ledger.http.limits import READY_LAG_MAX_EVENTS_DEFAULT
+from ledger.http.service import LedgerService
 from tests.http import feeds
 from tests.http.conformance import conforms
 from tests.http.server import Server, problem_of
-from tests.support import Feed, identifier
+from tests.support import Feed, identifier, ingest, memory_ledger
 
 PERSON = identifier("D")
 NEWCOMER = identifier("E")
@@ -112,3 +117,24 @@ def test_bad_quote_parameters_are_400(server: Server, params: dict[str, Any]) ->
     response = server.client(scope="read").get(f"/v1/persons/{PERSON}/quote", params=params)
     assert response.status_code == 400
     assert problem_of(response)["reason"] == "invalid_parameter"
+
+
+def test_the_quote_settles_closed_years_the_sweep_has_not_reached() -> None:
+    """Between a year's close and the sweep reaching a person (hours at France scale), an order
+    settles that year first: the quote does the same."""
+    ledger = memory_ledger()
+    try:
+        feed = Feed("sweep")
+        ingest(ledger, [*feeds.career(feed, PERSON, range(2019, 2021)), feed.close(2019)])
+        close = schemas.validate(feed.close(2020))
+        assert isinstance(close, schemas.Message)
+        assert closing._mark_closed(ledger, 2020, "2021-04-15", close) is None  # no sweep
+        service = LedgerService(ledger, READY_LAG_MAX_EVENTS_DEFAULT)
+        quoted = service.quote(PERSON, CERTIFICATION, "900.00", dt.date(2022, 1, 10))
+        assert quoted["funded"] == "900.00"  # 2019's 500.00 and 2020's, settled on the way
+        [result] = ingest(ledger, [feeds.order(feed, PERSON, "o1", "900.00", "2022-01-10")])
+        assert result.outcome == "accepted", result
+        assert (f"funded {quoted['funded']}, copay {quoted['copay']}, out of pocket "
+                f"{quoted['out_of_pocket']} EUR") in result.detail
+    finally:
+        ledger.close()
