@@ -86,6 +86,12 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         bound_sessions(datastore)
         super().__init__(datastore, **kwargs)
         self._schema = Identifier(datastore.schema)
+        self._insert_columns = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+            " RETURNING notification_id"
+        ).format(self._schema, Identifier(self.events_table_name),
+                 Identifier(datastore.originator_id_type))
 
     def create_table(self) -> None:
         super().create_table()
@@ -112,6 +118,21 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             curs.execute(SQL(statement).format(schema=self._schema))
         curs.execute(SQL("INSERT INTO {}.cpa_schema_version (version) VALUES (%s)")
                      .format(self._schema), (version,))
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """eventsourcing's insert, with four arrays of plain types instead of one array of a
+        composite type: psycopg dumps plain arrays several times faster (measured: the
+        composite dump was a fifth of a batch's time). Same lock, notification and order."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self._insert_columns, (
+            [event.originator_id for event in stored_events],
+            [event.originator_version for event in stored_events],
+            [event.topic for event in stored_events],
+            [event.state for event in stored_events],
+        ))
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
