@@ -273,7 +273,11 @@ class Ledger:
         """Load the batch's accounts missing from the cache in two statements (PostgreSQL):
         at France scale most accounts of a batch are not in memory, and one snapshot query and
         one events query per account would cost more than deciding the whole batch."""
-        wanted = [account_id for account_id in dict.fromkeys(self._account_ids(items))
+        self.prefetch_accounts(self._account_ids(items), batch)
+
+    def prefetch_accounts(self, account_ids: Iterable[uuid.UUID], batch: Batch) -> None:
+        """`_prefetch` for accounts named by id (the year-close sweep's pages)."""
+        wanted = [account_id for account_id in dict.fromkeys(account_ids)
                   if account_id not in self._cache]
         accounts = load_accounts(self.app, wanted)
         if accounts is None:

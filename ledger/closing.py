@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger import limits
 from ledger.batch import Batch, Result, now
+from ledger.identity import aggregate_id
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming
 from ledger.storage import BatchRecords, Receipt
@@ -143,6 +144,7 @@ def _settle_accounts(
     context: Context,
 ) -> int:
     count = 0
+    ledger.prefetch_accounts((aggregate_id(key) for key in keys), batch)
     for key in keys:
         account = ledger._load(key, batch)
         state = account.state
