@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
 
 from ledger import limits, postgres
@@ -433,7 +433,11 @@ def load_accounts(app: LedgerApplication, account_ids: Sequence[uuid.UUID],
         for event in events:
             by_id.setdefault(event.originator_id, []).append(event)
         for stored in by_id.values():
-            account = project_aggregate(None, map(app.mapper.to_domain_event, stored))
+            account: Any = None
+            # eventsourcing's project_aggregate, without its per-event runtime protocol check
+            # (measured: a tenth of a large batch's time).
+            for event in map(app.mapper.to_domain_event, stored):
+                account = event.mutate(account)  # type: ignore[attr-defined]
             if isinstance(account, PersonAccount):
                 accounts.append(account)
     return accounts

@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.storage import RECEIPT_COLUMNS, BatchRecords, Receipt
@@ -214,14 +214,16 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             return [], []
         ids = list(originator_ids)
         until = list(versions) if versions is not None else [VERSION_MAX] * len(ids)
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.transaction(commit=False) as dict_cursor, \
+                dict_cursor.connection.cursor(row_factory=tuple_row) as curs:
+            # Tuples, not dicts: a batch reads tens of thousands of rows here.
             curs.execute(
                 SQL("SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version,"
                     " s.topic, s.state FROM {} s JOIN unnest(%s::uuid[], %s::bigint[])"
                     " AS t(id, until) ON s.originator_id = t.id AND s.originator_version <= t.until"
                     " ORDER BY s.originator_id, s.originator_version DESC")
                 .format(self._table(snapshots_table)), (ids, until))
-            snapshots = [_stored(row) for row in curs.fetchall()]
+            snapshots = [_stored(*row) for row in curs.fetchall()]
             after = {snapshot.originator_id: snapshot.originator_version for snapshot in snapshots}
             curs.execute(
                 SQL("SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e"
@@ -231,7 +233,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                     " ORDER BY e.originator_id, e.originator_version")
                 .format(self._table(self.events_table_name)),
                 (ids, [after.get(i, 0) for i in ids], until))
-            events = [_stored(row) for row in curs.fetchall()]
+            events = [_stored(*row) for row in curs.fetchall()]
         return snapshots, events
 
     def select_year_persons(self, year: int, after: str, limit: int) -> list[str]:
@@ -244,7 +246,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             return [row["person_key"] for row in curs.fetchall()]
 
 
-def _stored(row: DictRow) -> StoredEvent:
-    return StoredEvent(originator_id=row["originator_id"],
-                       originator_version=row["originator_version"], topic=row["topic"],
-                       state=bytes(row["state"]))
+
+def _stored(originator_id: UUID, originator_version: int, topic: str, state: bytes) -> StoredEvent:
+    return StoredEvent(originator_id=originator_id, originator_version=originator_version,
+                       topic=topic, state=bytes(state))
