@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from ledger import limits
+from ledger.application import load_accounts
 from ledger.identity import aggregate_id, with_key
 from ledger.state import PersonState, evolve, stamped
 from projections.reader import Reader
@@ -24,8 +25,14 @@ from tests.support import Feed, identifier, ingest, ledger_at
 CRASH_WAIT_SECONDS = 120
 
 
-def test_snapshot_loads_the_same_state_as_a_full_replay(tmp_path: Path) -> None:
-    ledger = ledger_at(f"sqlite:///{tmp_path / 'l.db'}")
+def _store_url(ledgers: Ledgers, tmp_path: Path) -> str:
+    """A store two ledgers can open: a file on SQLite, a fresh schema on PostgreSQL."""
+    return f"sqlite:///{tmp_path / 'l.db'}" if ledgers.kind == "sqlite" else ledgers.url()
+
+
+def test_snapshot_loads_the_same_state_as_a_full_replay(ledgers: Ledgers, tmp_path: Path) -> None:
+    url = _store_url(ledgers, tmp_path)
+    ledger = ledger_at(url)
     feed = Feed()
     messages = [feed.employment(2019, f"{hours}") for hours in range(1, 130)]
     ingest(ledger, messages)
@@ -40,15 +47,22 @@ def test_snapshot_loads_the_same_state_as_a_full_replay(tmp_path: Path) -> None:
             stamp = getattr(event, "timestamp").isoformat()  # noqa: B009
             evolve(replayed, stamped(event.changes, stamp))
     ledger.close()
-    fresh = ledger_at(f"sqlite:///{tmp_path / 'l.db'}")
+    fresh = ledger_at(url)
     view = Reader(fresh).view(identifier("A"))
     assert view.state is not None
     assert view.state.to_json() == replayed.to_json()
+    loaded = load_accounts(fresh.app, [aggregate_id(key)])  # the batch loader (PostgreSQL)
+    if loaded is not None:
+        assert [account.state.to_json() for account in loaded] == [replayed.to_json()]
+    # A fresh ledger (nothing in memory) goes on from the loaded state.
+    ingest(fresh, [feed.employment(2019, "1"), feed.close(2019)])
+    document = Reader(fresh).balance(identifier("A"), dt.date(2021, 1, 1))
+    assert document["accounts"]["cpf"]["balance"] == "500.00"  # over 1607 h: a full year
     fresh.close()
 
 
-def test_two_writers_on_one_store_do_not_lose_updates(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'l.db'}"
+def test_two_writers_on_one_store_do_not_lose_updates(ledgers: Ledgers, tmp_path: Path) -> None:
+    url = _store_url(ledgers, tmp_path)
     first, second = ledger_at(url), ledger_at(url)
     feed = Feed()
     ingest(first, [feed.employment(2019, "100")])  # `first` now caches the account
