@@ -58,7 +58,7 @@ def run_consume(arguments: argparse.Namespace, settings: Settings) -> int:
     stopping = stop_on_signals()
     metrics = Metrics()
     port = arguments.metrics_port or kafka_settings.metrics_port
-    with _ledger(settings) as ledger, _metrics_server(metrics, port):
+    with Ledger(settings) as ledger, _metrics_server(metrics, port):
         log(sys.stderr, "consume_started", topics=list(kafka_settings.topics),
             group=kafka_settings.group, instance=kafka_settings.group_instance_id)
         return _until_stopped(
@@ -69,7 +69,7 @@ def run_publish(arguments: argparse.Namespace, settings: Settings) -> int:
     kafka_settings = KafkaSettings.from_environment(settings)
     stopping = stop_on_signals()
     metrics = Metrics()
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         reader = clients.reader(kafka_settings)
         clients.require_topics(reader, [kafka_settings.postings_topic])
         reader.close()
@@ -90,15 +90,6 @@ def _until_stopped(run: Callable[[], None]) -> int:
         print(f"cpa-ledger: gave up after repeated failures: {error!r}"[:400], file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_SUCCESS
-
-
-@contextmanager
-def _ledger(settings: Settings) -> Iterator[Ledger]:
-    ledger = Ledger(settings)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
 
 
 @contextmanager

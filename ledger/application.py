@@ -84,6 +84,12 @@ class Ledger:
     def close(self) -> None:
         self.app.close()
 
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # Identity.
 
     def person_key(self, identifier: str) -> str:

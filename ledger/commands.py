@@ -7,8 +7,6 @@ import datetime as dt
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +30,6 @@ def _reader(ledger: Ledger) -> Any:
 OUTCOMES = ("accepted", "duplicate", "rejected")
 
 
-@contextmanager
-def _ledger(settings: Settings) -> Iterator[Ledger]:
-    ledger = Ledger(settings)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
-
-
 def _interactive(arguments: argparse.Namespace) -> bool:
     return sys.stderr.isatty() and not getattr(arguments, "json", False)
 
@@ -56,7 +45,7 @@ def _progress(arguments: argparse.Namespace, total: int | None, unit: str) -> An
 def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
     settings.warn_if_insecure()
     counts: Counter[str] = Counter()
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         for name in arguments.files:
             size = None if name == "-" else Path(name).stat().st_size
             progress = _progress(arguments, size, "B")
@@ -74,7 +63,7 @@ def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
 
 def run_balance(arguments: argparse.Namespace, settings: Settings) -> int:
     as_of = arguments.as_of or dt.date.today()
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         document = _reader(ledger).balance(arguments.person, as_of, arguments.known_at)
     if arguments.json:
         print_json(document)
@@ -95,7 +84,7 @@ def _print_balance(document: dict[str, Any]) -> None:
 
 
 def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         lines = _reader(ledger).statement(arguments.person, arguments.start, arguments.end)
     if arguments.json:
         print_json(lines)
@@ -108,7 +97,7 @@ def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_explain(arguments: argparse.Namespace, settings: Settings) -> int:
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         document = _reader(ledger).explain(arguments.person, arguments.year)
     if arguments.json:
         print_json(document)
@@ -124,7 +113,7 @@ def run_explain(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_message(arguments: argparse.Namespace, settings: Settings) -> int:
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         try:
             document = _reader(ledger).message(arguments.source, arguments.message_id)
         except UnknownMessage as error:
@@ -145,7 +134,7 @@ def run_demo(arguments: argparse.Namespace, settings: Settings) -> int:
     first, last = arguments.years
     plan = demo.DemoSettings(persons=arguments.persons, year_from=first, year_to=last,
                              seed=arguments.seed)
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         report = run_demo_feed(ledger, plan, _progress(arguments, None, "msg"))
     if arguments.json:
         print_json(report)
@@ -195,7 +184,7 @@ def run_project(arguments: argparse.Namespace, settings: Settings) -> int:
 
     from projections.runner import Runner, live_names
 
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         _require_postgres(ledger, "project")
         runner = Runner(ledger, live_names(ledger))
         runner.create()
@@ -219,7 +208,7 @@ def run_project(arguments: argparse.Namespace, settings: Settings) -> int:
 def run_rebuild(arguments: argparse.Namespace, settings: Settings) -> int:
     from projections.operations import rebuild
 
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         _require_postgres(ledger, "rebuild")
         head = ledger.app.recorder.max_notification_id() or 0
         projected = rebuild(ledger, arguments.projections, _progress(arguments, head, "event"))
@@ -236,7 +225,7 @@ def run_replay(arguments: argparse.Namespace, settings: Settings) -> int:
 
     until = arguments.until
     out = arguments.out or f"replay-{until.strftime('%Y%m%dT%H%M%S')}"
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         result = replay(ledger, until, out)
     document = {"database_url": result.database_url, "events": result.events,
                 "outcomes": result.outcomes, "until": until.isoformat()}
@@ -251,7 +240,7 @@ def run_replay(arguments: argparse.Namespace, settings: Settings) -> int:
 def run_verify(arguments: argparse.Namespace, settings: Settings) -> int:
     from projections.operations import verify
 
-    with _ledger(settings) as ledger:
+    with Ledger(settings) as ledger:
         _require_postgres(ledger, "verify")
         verdict = verify(ledger)
     if arguments.json:
