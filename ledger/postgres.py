@@ -246,7 +246,6 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             return [row["person_key"] for row in curs.fetchall()]
 
 
-
 def _stored(originator_id: UUID, originator_version: int, topic: str, state: bytes) -> StoredEvent:
     return StoredEvent(originator_id=originator_id, originator_version=originator_version,
                        topic=topic, state=bytes(state))

@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from ledger.http import limits
-from ledger.http.readpool import conninfo_of
+from ledger.http.readpool import READ_SESSION_OPTIONS, conninfo_of
 from projections.documents import select_cached
 from projections.schema import Names
 
@@ -22,15 +22,13 @@ POOL_NAME = "cpa-ledger-http-cached-reads"
 
 class CachedReads:
     def __init__(self, database_url: str, names: Names) -> None:
-        options = (f"-c statement_timeout={limits.READ_STATEMENT_TIMEOUT_MS}"
-                   " -c default_transaction_read_only=on")
         self.statement = select_cached(names)
         self.pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
             conninfo_of(database_url), name=POOL_NAME, open=False,
             min_size=limits.CACHED_READ_POOL_CONNECTIONS_MIN,
             max_size=limits.CACHED_READ_POOL_CONNECTIONS_MAX,
             timeout=limits.READ_POOL_WAIT_SECONDS,
-            kwargs={"autocommit": True, "options": options,
+            kwargs={"autocommit": True, "options": READ_SESSION_OPTIONS,
                     "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
 
     async def open(self) -> None:

@@ -23,6 +23,9 @@ from psycopg_pool import ConnectionPool
 from ledger.http import limits
 
 POOL_NAME = "cpa-ledger-http-reads"
+# Every read connection: bounded statements, and read-only unless a transaction says otherwise.
+READ_SESSION_OPTIONS = (f"-c statement_timeout={limits.READ_STATEMENT_TIMEOUT_MS}"
+                        " -c default_transaction_read_only=on")
 
 
 def conninfo_of(database_url: str) -> str:
@@ -39,13 +42,11 @@ class ReadPool:
     """What `TableReader` needs of a datastore: `transaction(commit=False)` yielding a cursor."""
 
     def __init__(self, database_url: str) -> None:
-        options = (f"-c statement_timeout={limits.READ_STATEMENT_TIMEOUT_MS}"
-                   " -c default_transaction_read_only=on")
         self.pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
             conninfo_of(database_url), name=POOL_NAME, open=True,
             min_size=limits.READ_POOL_CONNECTIONS_MIN, max_size=limits.READ_POOL_CONNECTIONS_MAX,
             timeout=limits.READ_POOL_WAIT_SECONDS, configure=_configure,
-            kwargs={"autocommit": True, "row_factory": dict_row, "options": options,
+            kwargs={"autocommit": True, "row_factory": dict_row, "options": READ_SESSION_OPTIONS,
                     "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
 
     @contextmanager
