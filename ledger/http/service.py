@@ -12,23 +12,21 @@ import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Sequence
-from copy import deepcopy
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from ledger.application import Item, Ledger, settlements_due
-from ledger.batch import Result, now
+from ledger import quotes
+from ledger.application import Item, Ledger
+from ledger.batch import Result
 from ledger.http import audit, pages
 from ledger.http.fastreads import CachedReads
 from ledger.http.problems import Problem
 from ledger.http.readpool import ReadPool
 from ledger.http.settings import HttpSettings
 from ledger.parameters import ParameterNotInForce
-from ledger.rules.common import Context, Rejected
-from ledger.rules.orders import quote
-from ledger.state import PersonState, evolve, stamped
+from ledger.store_identity import ReadOnlyStore
 from projections.documents import DocumentCache
 from projections.operations import is_postgres
 from projections.reader import Reader, UnknownMessage
@@ -39,8 +37,6 @@ from projections.tables import TableReader
 # answered 503, to retry. Other store errors are bugs: 500.
 STORE_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError, InterfaceError, psycopg.OperationalError, sqlite3.OperationalError)
-QUOTE_ORDER_ID = "quote"
-QUOTE_PROVIDER = "quote"
 
 
 class LedgerService:
@@ -89,7 +85,10 @@ class LedgerService:
         if not items:
             return []
         with self._writing:
-            return self.ledger.ingest(items, channel="http")
+            try:
+                return self.ledger.ingest(items, channel="http")
+            except ReadOnlyStore as error:
+                raise Problem(409, error.reason, str(error)) from error
 
     # Reads.
 
@@ -118,22 +117,10 @@ class LedgerService:
     def quote(self, person: str, certification: str, price_eur: str,
               on: dt.date) -> dict[str, Any]:
         """What a training order would get on `on`; decides without recording anything."""
-        view = self.events.view(person)
-        context = Context(self.ledger.parameters, self.ledger.closed_years())
-        state = _caught_up(view.state, context) if view.state is not None \
-            else PersonState(person_key=view.person_key)
-        data = {"order_id": QUOTE_ORDER_ID, "certification": certification,
-                "provider": QUOTE_PROVIDER, "price_eur": price_eur, "ordered_on": on.isoformat()}
         try:
-            decided = quote(state, data, context)
-        except (Rejected, ParameterNotInForce) as error:
-            reason = getattr(error, "reason", "parameter_not_in_force")
-            raise Problem(422, reason, getattr(error, "detail", str(error))) from error
-        if decided.funded == 0 and decided.price > 0:
-            # The order itself would be refused for this reason (ledger.rules.orders.order).
-            raise Problem(422, "insufficient_rights", "no rights available for this order")
-        return {"person": view.identifier, "on": on.isoformat(), "certification": certification,
-                **decided.as_document()}
+            return quotes.quote_order(self.ledger, person, certification, price_eur, on)
+        except quotes.QuoteRefused as error:
+            raise Problem(422, error.reason, error.detail) from error
 
     def message(self, source: str, message_id: str) -> dict[str, Any]:
         try:
@@ -170,12 +157,3 @@ class LedgerService:
             raise Problem(503, "projection_lag",
                           f"the read models lag the event store by {lag} events", extra=measures)
         return {"status": "ready", **measures}
-
-
-def _caught_up(state: PersonState, context: Context) -> PersonState:
-    """A copy of the state with the closed years that an order would settle first (the
-    closing sweep may not have reached this person yet): the quote sees what the order sees."""
-    copy = deepcopy(state)
-    for _, outcome in settlements_due(copy, context):
-        evolve(copy, stamped(outcome.changes, now()))
-    return copy

@@ -26,7 +26,7 @@ STOP_TIMEOUT_SECONDS = 30
 POLL_INTERVAL_SECONDS = 0.1
 REQUEST_TIMEOUT_SECONDS = 120
 LOG_TAIL_CHARS = 4_000
-SECRET = "http-tests-person-key-secret"
+SECRET = "http-tests-person-key-secret-0123456789"
 # One token per scope, and the name of its client in the tokens file.
 TOKENS = {scope: f"token-for-{scope}-0123456789" for scope in ("ingest", "read", "audit", "admin")}
 
