@@ -55,7 +55,7 @@ def message_schemas() -> dict[str, Any]:
         variants.append({"properties": {"type": {"const": type_}, "version": {"const": version},
                                         "data": ref(name)}})
     schemas_["Message"] = {
-        "description": "A feed message (contract §1-§4): the envelope, and data by type and "
+        "description": "A feed message: the envelope, and data by type and "
                        "version. A message that does not match is still answered, with a "
                        "`rejected` outcome and its reason.",
         "allOf": [ref("Envelope.v1")], "oneOf": variants}
