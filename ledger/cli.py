@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cpa-ledger",
         description="Event-sourced rights ledger of the Compte personnel d'activité.",
         epilog="exit status: 0 on success; 1 with a one-line reason on stderr; 2 for a wrong"
-               " argument;\n  3 when `ingest` recorded some messages as rejected.\n\n"
+               " argument;\n  3 when `ingest` recorded some messages as rejected; 141 when the"
+               " output's reader went away.\n\n"
                "environment variables:\n" + describe(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -330,6 +330,8 @@ def test_demo_then_known_at_now_is_not_zero(database: Path,
                                "--known-at", known_at.isoformat(), "--json"))
                for person in persons]
     assert any(document["available"] != "0.00" for document in figures)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert '--known-at "$(date -Ins)"' in readme
 
 
 def _demo_persons(count: int) -> list[str]:

@@ -116,3 +116,35 @@ def test_production_accepts_a_generated_secret() -> None:
 
 def test_development_accepts_any_secret() -> None:
     assert Settings.from_environment({"CPA_PERSON_KEY_SECRET": "x"}).person_key_secret == b"x"
+
+
+def test_http_refuses_writes_to_a_replay(tmp_path: Path) -> None:
+    import asyncio
+    import datetime as dt
+
+    import httpx
+
+    from ledger.http.app import create_app
+    from ledger.http.service import LedgerService
+    from ledger.http.settings import HttpSettings
+    from projections.operations import replay
+
+    with _open(f"sqlite:///{tmp_path / 'live.db'}", "s") as live:
+        ingest(live, [Feed().employment(2019, "800")])
+        result = replay(live, dt.datetime(2999, 1, 1, tzinfo=dt.UTC), str(tmp_path / "audit"))
+    settings = HttpSettings.from_environment({"CPA_DATABASE_URL": result.database_url,
+                                              "CPA_PERSON_KEY_SECRET": "s"})
+    service = LedgerService.build(settings)
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings, service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/v1/messages", json=Feed("x").employment(2020, "800"))
+
+    try:
+        response = asyncio.run(post())
+    finally:
+        service.close()
+    assert response.status_code == 409
+    assert response.json()["reason"] == "read_only_store"
+    assert "replay" in response.json()["detail"]

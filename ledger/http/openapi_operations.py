@@ -104,6 +104,8 @@ SPECIFIC: dict[str, dict[str, Any]] = {
             "oneOf": [ref("Message"), ref("MessageBatch")]}}}},
         "responses": {"200": ok("IngestResult", "One outcome per message, in order."),
                       "400": problem("The body is not JSON (`malformed`)."),
+                      "409": problem("The store is a replay for auditors, read-only "
+                                     "(`read_only_store`)."),
                       "413": problem("Body over the size limit (`body_too_large`) or too many "
                                       "messages (`too_many_messages`)."),
                       "415": problem("Not application/json (`unsupported_media_type`).")},
