@@ -8,6 +8,7 @@ else is a bug and propagates.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -154,7 +155,8 @@ def schema_for(type_: str, version: int) -> MessageSchema:
     if schema is not None:
         return schema
     if type_ not in _KNOWN_TYPES:
-        raise RejectionError(Reason.UNKNOWN_TYPE, f"message.type {type_!r} is not in the contract")
+        shown = json.dumps(type_)[:DETAIL_LENGTH_MAX_CHARS]
+        raise RejectionError(Reason.UNKNOWN_TYPE, f"message.type {shown} is not in the contract")
     detail = f"message.version {version} is not supported for {type_}"
     raise RejectionError(Reason.UNSUPPORTED_VERSION, detail)
 

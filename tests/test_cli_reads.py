@@ -340,3 +340,34 @@ def _demo_persons(count: int) -> list[str]:
     persons = {m["person"] for m in demo.generate(demo.DemoSettings(
         persons=count, year_from=2015, year_to=2020)) if "person" in m}
     return sorted(persons)
+
+
+def test_cli_quote_equals_the_http_quote(database: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    import httpx
+
+    from ledger.http.app import create_app
+    from ledger.http.service import LedgerService
+    from ledger.http.settings import HttpSettings
+
+    _run(capsys, "ingest", str(_career(tmp_path)))
+    arguments = {"price_eur": "250.50", "certification": "RNCP1", "on": "2021-03-01"}
+    cli = json.loads(_run(capsys, "quote", PERSON, "--price-eur", arguments["price_eur"],
+                          "--certification", arguments["certification"], "--on",
+                          arguments["on"], "--json"))
+    settings = HttpSettings.from_environment()
+    service = LedgerService.build(settings)
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings, service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(f"/v1/persons/{PERSON}/quote", params=arguments)
+
+    try:
+        response = asyncio.run(get())
+    finally:
+        service.close()
+    assert response.status_code == 200, response.text
+    assert response.json() == cli
