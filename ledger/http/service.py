@@ -27,6 +27,7 @@ from ledger.http.readpool import ReadPool
 from ledger.http.settings import HttpSettings
 from ledger.parameters import ParameterNotInForce
 from ledger.store_identity import ReadOnlyStore
+from ledger.texts import plural
 from projections.documents import DocumentCache
 from projections.operations import is_postgres
 from projections.reader import Reader, UnknownMessage
@@ -155,5 +156,6 @@ class LedgerService:
                     "projection_lag_max_events": self.ready_lag_max_events}
         if lag > self.ready_lag_max_events:
             raise Problem(503, "projection_lag",
-                          f"the read models lag the event store by {lag} events", extra=measures)
+                          f"the read models lag the event store by {plural(lag, 'event')}",
+                          extra=measures)
         return {"status": "ready", **measures}
