@@ -148,3 +148,20 @@ def test_http_refuses_writes_to_a_replay(tmp_path: Path) -> None:
     assert response.status_code == 409
     assert response.json()["reason"] == "read_only_store"
     assert "replay" in response.json()["detail"]
+
+
+def test_consume_refuses_a_replay_before_joining_the_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt
+
+    from projections.operations import replay
+
+    with _open(f"sqlite:///{tmp_path / 'live.db'}", "s") as live:
+        result = replay(live, dt.datetime(2999, 1, 1, tzinfo=dt.UTC), str(tmp_path / "audit"))
+    monkeypatch.setenv("CPA_DATABASE_URL", result.database_url)
+    monkeypatch.setenv("CPA_PERSON_KEY_SECRET", "s")
+    monkeypatch.setenv("CPA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never reached
+    assert main(["consume"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("cpa-ledger: this store is a replay") and "read-only" in error
