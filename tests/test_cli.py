@@ -133,7 +133,8 @@ def test_explain_outside_the_rulebook_is_a_usage_error(
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", identifier("A"), "--year", year])
     assert exit_info.value.code == 2
-    assert "must be from 2015 to 2998" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "must be from 2015 to 2998" in error and error.count("\n") == 1, error
 
 
 @pytest.mark.parametrize("persons", ["0", "-3", "many"])
