@@ -21,7 +21,17 @@ STRONG = "0f3c1e9a7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e"
 
 
 def _store(ledgers: Ledgers, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}" if ledgers.kind == "sqlite" else ledgers.url()
+    """A store two ledgers can open: a file on SQLite, a new schema on PostgreSQL."""
+    if ledgers.database_url is None:
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    import uuid
+
+    import psycopg
+
+    schema = f"identity_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ledgers.database_url, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{ledgers.database_url}?schema={schema}"
 
 
 def _open(url: str, secret: str) -> Ledger:
