@@ -8,6 +8,7 @@ key recorded by another process) rolls the batch back; it is then decided again 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -80,6 +81,10 @@ class Ledger:
         self.parameters = parameters or load_parameters()
         self.app = LedgerApplication(env=database_environment(settings.database_url))
         self._cache: OrderedDict[uuid.UUID, PersonAccount] = OrderedDict()
+        # A message names its person twice (prefetch, decision) and a person has many
+        # messages: the HMAC and the identifier's validation are worth remembering.
+        self._person_keys = functools.lru_cache(maxsize=limits.PERSON_KEYS_CACHED_MAX)(
+            functools.partial(person_key, secret=settings.person_key_secret))
 
     def close(self) -> None:
         self.app.close()
@@ -93,7 +98,7 @@ class Ledger:
     # Identity.
 
     def person_key(self, identifier: str) -> str:
-        return person_key(identifier, self.settings.person_key_secret)
+        return self._person_keys(identifier)
 
     # Ingestion.
 

@@ -14,6 +14,8 @@ MERGE_CHAIN_LENGTH_MAX = 8
 SNAPSHOT_INTERVAL_EVENTS = 50
 # Persons kept decoded in memory by the application between batches.
 PERSON_CACHE_SIZE_MAX = 20_000
+# Identifiers whose person key a ledger remembers (an HMAC and a validation each).
+PERSON_KEYS_CACHED_MAX = 100_000
 # Accounts loaded by one prefetch statement (a batch's accounts missing from the cache).
 PREFETCH_ACCOUNTS_MAX = 2_000
 # Statement lines returned per page.
