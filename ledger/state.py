@@ -80,6 +80,8 @@ class PersonState:
     absorbed: list[str] = field(default_factory=list)
     seq: int = 0
     index: FactIndex = field(default_factory=FactIndex)
+    # The balances fold so far (`ledger.rules.book.FoldMemo`): derived, never stored.
+    fold_memo: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: copy.deepcopy(getattr(self, name)) for name in STORED_FIELDS}
@@ -116,7 +118,8 @@ class PersonState:
         return PersonState.from_json(self.to_json())
 
 
-STORED_FIELDS = tuple(name for name in PersonState.__slots__ if name != "index")
+STORED_FIELDS = tuple(name for name in PersonState.__slots__
+                      if name not in ("index", "fold_memo"))
 
 
 def stamped(changes: Iterable[Change], recorded_at: str) -> list[Change]:
