@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -109,9 +109,11 @@ class Ledger:
         fallback_keys: Sequence[tuple[str, str]] | None = None,
         trackings: Sequence[Tracking] = (),
         channel: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Result]:
         """Decide and record a batch, in order. `fallback_keys` name messages that have no
-        readable (source, message_id); `trackings` commit with the batch's last transaction."""
+        readable (source, message_id); `trackings` commit with the batch's last transaction;
+        `progress` hears the persons a year close has settled so far, after each page."""
         keys = [_key(item, fallback_keys[i] if fallback_keys else None)
                 for i, item in enumerate(items)]
         results: list[Result] = []
@@ -119,7 +121,7 @@ class Ledger:
             last = segment[-1][0] == keys[-1] and segment[-1][1] is items[-1]
             tracked = trackings if last else ()
             if is_close:
-                results.extend(self._close_year(segment[0], tracked, channel))
+                results.extend(self._close_year(segment[0], tracked, channel, progress))
             else:
                 results.extend(self._ingest_segment(segment, tracked, channel))
         return results
@@ -367,15 +369,23 @@ class Ledger:
     def closed_years(self) -> dict[int, str]:
         return self._calendar().closed_years()
 
+    def year_closed_by(self, source: str, message_id: str) -> int | None:
+        """The year that this message marked closed, if any (its sweep may still be going)."""
+        for year, record in self._calendar().closed.items():
+            if (record["source"], record["message_id"]) == (source, message_id):
+                return int(year)
+        return None
+
     def _close_year(
         self,
         entry: tuple[tuple[str, str], Item],
         trackings: Sequence[Tracking],
         channel: str | None,
+        progress: Callable[[int], None] | None,
     ) -> list[Result]:
         from ledger.closing import close_year  # closing drives this class: import at use
 
-        return close_year(self, entry, trackings, channel)
+        return close_year(self, entry, trackings, channel, progress)
 
 
 def _key(item: Item, fallback: tuple[str, str] | None) -> tuple[str, str]:

@@ -4,6 +4,7 @@ withdrawal) superseded when they change, and one account document per person wit
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -253,6 +254,32 @@ def invalidate(curs: Cursor[DictRow], names: Names, person_keys: list[str]) -> N
             " ON CONFLICT (person_key) DO UPDATE SET version = excluded.version,"
             " as_of = NULL, body = NULL").format(names.table("balance_documents")),
         (person_keys,))
+
+
+# Rows looked at per statement when old bodies are dropped (one short transaction each).
+CLEAN_CHUNK_ROWS = 10_000
+
+
+def clean_old_bodies(datastore: Any, names: Names, today: dt.date) -> int:
+    """Drop the bodies stored for days before `today` (a body answers for one day only), in
+    short transactions of `CLEAN_CHUNK_ROWS` rows in key order; the number dropped. The
+    projector runs it once a day, so the cache holds at most the bodies read today."""
+    table = names.table("balance_documents")
+    chunk = SQL("SELECT person_key FROM {} WHERE person_key > %s ORDER BY person_key"
+                " LIMIT %s").format(table)
+    drop = SQL("UPDATE {} SET as_of = NULL, body = NULL WHERE person_key > %s"
+               " AND person_key <= %s AND as_of < %s").format(table)
+    after, dropped = "", 0
+    while True:
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SELECT max(person_key) AS last FROM ({}) AS chunk").format(chunk),
+                         (after, CLEAN_CHUNK_ROWS))
+            row = curs.fetchone()
+            if row is None or row["last"] is None:
+                return dropped
+            curs.execute(drop, (after, row["last"], today))
+            dropped += curs.rowcount
+            after = row["last"]
 
 
 def _is_person_event(event: Any) -> bool:

@@ -61,13 +61,21 @@ def salaried_ratio(
     """min(1, sum of hours_worked / reference_hours) and the hours worked (hundredths)."""
     ratio = Fraction(0)
     hours_total = 0
+    whole: dict[int, int] = {}  # reference -> hours of the periods that count whole
     for data in periods:
         share = _period_share(data, retired_on)
         hours = parse_hundredths(data["hours_worked"])
         reference = parse_hundredths(data.get("reference_hours", "1607"))
         hours_total += hours
-        if reference > 0:
+        if reference <= 0:
+            continue
+        if share == 1:
+            whole[reference] = whole.get(reference, 0) + hours
+        else:
             ratio += Fraction(hours, reference) * share
+    # Exact either way; one Fraction per reference rather than per period (they are slow).
+    for reference, hours in whole.items():
+        ratio += Fraction(hours, reference)
     return min(Fraction(1), ratio), hours_total
 
 
