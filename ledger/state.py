@@ -86,12 +86,22 @@ class PersonState:
     def to_json(self) -> dict[str, Any]:
         return {name: copy.deepcopy(getattr(self, name)) for name in STORED_FIELDS}
 
+    def as_stored(self) -> dict[str, Any]:
+        """The state's own values, not copies: for a snapshot encoded at once (copying a long
+        career's state costs more than encoding it)."""
+        return {name: getattr(self, name) for name in STORED_FIELDS}
+
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> PersonState:
+        return cls.adopt({name: copy.deepcopy(value) for name, value in document.items()})
+
+    @classmethod
+    def adopt(cls, document: Mapping[str, Any]) -> PersonState:
+        """A state made of a freshly decoded document's own values (no copy)."""
         state = cls()
         for name in STORED_FIELDS:
             if name in document:
-                setattr(state, name, copy.deepcopy(document[name]))
+                setattr(state, name, document[name])
         for key, fact in state.facts.items():
             state.index.add(key, fact)
         return state
