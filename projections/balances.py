@@ -19,6 +19,7 @@ from ledger.rules import accrual, cpf
 from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
+from projections.pending import PendingYears
 from projections.schema import Names
 from projections.tracker import PersonTracker
 
@@ -46,9 +47,11 @@ _SUPERSEDED_AT = -1
 _DERIVED = -2
 
 
-def account_document(state: PersonState, parameters: Parameters) -> dict[str, Any]:
+def account_document(state: PersonState, parameters: Parameters,
+                     pending: PendingYears | None = None) -> dict[str, Any]:
     """What the balance query needs besides postings: a function of the person's state only
-    (the query drops pending years that the calendar has closed since)."""
+    (the query drops pending years that the calendar has closed since). `pending` remembers
+    open years' rows between calls (the projector's, event after event)."""
     context = Context(parameters, {})
     with_facts = accrual.years_with_facts(state)
     return {
@@ -58,7 +61,7 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
         "absorbed": state.absorbed,
         "grants": state.grants,
         "status_facts": _status_facts(state),
-        "pending": _pending(state, context),
+        "pending": (pending or PendingYears()).current(state, context),
         # Settled years that still have facts (a year whose facts were all retracted since is
         # no longer pending: `accrual.pending` lists years with facts only).
         "settled": {year: {"settled_on": r["settled_on"], "credited": r["credited"],
@@ -73,18 +76,6 @@ def _status_facts(state: PersonState) -> dict[str, Any]:
     keys.extend(key for key in state.index.by_type.get("employment.declared", ())
                  if state.facts[key]["data"].get("regime") == "esat")
     return {key: state.facts[key] for key in sorted(keys, key=lambda k: state.facts[k]["seq"])}
-
-
-def _pending(state: PersonState, context: Context) -> list[dict[str, Any]]:
-    """Unclosed years: their entitlement before the ceiling (the query applies the room)."""
-    rows = []
-    for year in sorted(accrual.years_with_facts(state)):
-        if str(year) in state.years:
-            continue
-        entitled, ceiling, unit, explanation = accrual.pending_entitlement(state, year, context)
-        rows.append({"year": year, "entitled": entitled, "ceiling": ceiling, "unit": unit,
-                     "explanation": explanation})
-    return rows
 
 
 class BalancesProjection:
@@ -127,8 +118,9 @@ class BalancesProjection:
         if extra is None:
             # What the previous event left, recomputed from the state: a restarted runner
             # writes exactly what an uninterrupted one writes. A new account has written nothing.
-            extra = {"derived": [], "document": b""} if event.originator_version == 1 \
-                else self._written(before)
+            extra = {"derived": [], "document": b"", "pending": PendingYears()} \
+                if event.originator_version == 1 else self._written(before)
+        extra["pending"].forget_stale(getattr(event, "changes", ()), before)
         state = self.tracker.after(event, before)
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
@@ -154,9 +146,11 @@ class BalancesProjection:
         return False
 
     def _written(self, state: PersonState) -> dict[str, Any]:
+        pending = PendingYears()
         return {
             "derived": fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived,
-            "document": orjson.dumps(account_document(state, self.parameters)),
+            "document": orjson.dumps(account_document(state, self.parameters, pending)),
+            "pending": pending,
         }
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
@@ -207,7 +201,7 @@ class BalancesProjection:
 
     def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
                  recorded_at: str) -> None:
-        document = orjson.dumps(account_document(state, self.parameters))
+        document = orjson.dumps(account_document(state, self.parameters, extra["pending"]))
         if extra.get("document") == document:
             return
         extra["document"] = document
