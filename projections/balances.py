@@ -5,7 +5,7 @@ withdrawal) superseded when they change, and one account document per person wit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -13,12 +13,13 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
-from ledger.domain import LedgerCalendar, PersonAccount
+from ledger.domain import LedgerCalendar
 from ledger.parameters import Parameters
 from ledger.rules import accrual, cpf
 from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
+from projections.model import Projected
 from projections.pending import PendingYears
 from projections.schema import Names
 from projections.tracker import PersonTracker
@@ -80,6 +81,8 @@ def _status_facts(state: PersonState) -> dict[str, Any]:
 
 class BalancesProjection:
     name = "balances"
+    needs_events = True
+    needs_states = True
 
     def __init__(self, tracker: PersonTracker, parameters: Parameters) -> None:
         self.tracker = tracker
@@ -99,20 +102,25 @@ class BalancesProjection:
         self.years: list[tuple[int, str, int, str]] = []
         self.touched: set[str] = set()  # persons whose cached balance document is now stale
 
-    def load(self, curs: Cursor[DictRow], names: Names) -> None:
+    def forget(self) -> None:
+        self.reset()
+        self.loaded_closed_years = False
+
+    def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
         if self.loaded_closed_years:
             return
         curs.execute(SQL("SELECT year, credited_on FROM {}").format(names.table("closed_years")))
         self.closed_years = {r["year"]: r["credited_on"].isoformat() for r in curs.fetchall()}
         self.loaded_closed_years = True
 
-    def handle(self, event: Any, notification_id: int, before: PersonState | None) -> None:
+    def handle(self, item: Projected) -> None:
+        event, notification_id, before = item.event, item.notification_id, item.before
         recorded_at = event.timestamp.isoformat()
         if isinstance(event, LedgerCalendar.YearClosed):
             self.closed_years[event.year] = event.credited_on
             self.years.append((event.year, event.credited_on, notification_id, recorded_at))
             return
-        if before is None or not _is_person_event(event):
+        if before is None:
             return
         extra = self.tracker.extra.get(event.originator_id)
         if extra is None:
@@ -121,7 +129,7 @@ class BalancesProjection:
             extra = {"derived": [], "document": b"", "pending": PendingYears()} \
                 if event.originator_version == 1 else self._written(before)
         extra["pending"].forget_stale(getattr(event, "changes", ()), before)
-        state = self.tracker.after(event, before)
+        state = item.after()
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
         self._own_postings(event, notification_id, state.person_key, recorded_at)
@@ -218,7 +226,7 @@ class BalancesProjection:
             curs.executemany(
                 SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s"
                     " AND superseded_at IS NULL").format(postings), self.superseded_people)
-        _copy(curs, postings, _POSTING_COLUMNS, self.postings)
+        copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
         if self.accounts:
             curs.executemany(
                 SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
@@ -228,11 +236,11 @@ class BalancesProjection:
                 .format(names.table("accounts")),
                 [(key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()],
             )
-        _copy(curs, names.table("account_history"),
+        copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
-        _copy(curs, names.table("closed_years"), "year, credited_on, notification_id, recorded_at",
-              self.years)
+        copy_rows(curs, names.table("closed_years"),
+                  "year, credited_on, notification_id, recorded_at", self.years)
         if self.touched:
             invalidate(curs, names, sorted(self.touched))
         self.reset()
@@ -276,11 +284,7 @@ def clean_old_bodies(datastore: Any, names: Names, today: dt.date) -> int:
             after = row["last"]
 
 
-def _is_person_event(event: Any) -> bool:
-    return isinstance(event, PersonAccount.Applied | PersonAccount.Opened)
-
-
-def _copy(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
+def copy_rows(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
     """COPY rows in (the fastest bulk path of PostgreSQL)."""
     if not rows:
         return
