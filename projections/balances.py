@@ -4,6 +4,8 @@ withdrawal) superseded when they change, and one account document per person wit
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -11,17 +13,21 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
-from ledger.domain import LedgerCalendar, PersonAccount
+from ledger.domain import LedgerCalendar
 from ledger.parameters import Parameters
 from ledger.rules import accrual, cpf
-from ledger.rules.book import fold
+from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
+from projections.model import Projected
+from projections.pending import PendingYears
 from projections.schema import Names
 from projections.tracker import PersonTracker
 
 # Derived lines are numbered after an event's own postings.
 DERIVED_LINE_OFFSET = 1_000_000
+# Changes other than postings that can alter the derived lines (see `_may_derive`).
+DERIVING_CHANGE_KINDS = frozenset({"grant_opened", "grant_withdrawn", "absorbed"})
 STATUS_FACT_TYPES = frozenset({"qualification.declared", "disability.recognised"})
 _POSTING_COLUMNS = (
     "notification_id, person_key, line, effective_on, account, amount, unit, kind, bucket,"
@@ -42,9 +48,11 @@ _SUPERSEDED_AT = -1
 _DERIVED = -2
 
 
-def account_document(state: PersonState, parameters: Parameters) -> dict[str, Any]:
+def account_document(state: PersonState, parameters: Parameters,
+                     pending: PendingYears | None = None) -> dict[str, Any]:
     """What the balance query needs besides postings: a function of the person's state only
-    (the query drops pending years that the calendar has closed since)."""
+    (the query drops pending years that the calendar has closed since). `pending` remembers
+    open years' rows between calls (the projector's, event after event)."""
     context = Context(parameters, {})
     with_facts = accrual.years_with_facts(state)
     return {
@@ -53,9 +61,8 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
         "died_on": state.died_on,
         "absorbed": state.absorbed,
         "grants": state.grants,
-        "status_facts": {k: f for k, f in state.facts.items()
-                         if f["type"] in STATUS_FACT_TYPES or f["data"].get("regime") == "esat"},
-        "pending": _pending(state, context),
+        "status_facts": _status_facts(state),
+        "pending": (pending or PendingYears()).current(state, context),
         # Settled years that still have facts (a year whose facts were all retracted since is
         # no longer pending: `accrual.pending` lists years with facts only).
         "settled": {year: {"settled_on": r["settled_on"], "credited": r["credited"],
@@ -64,26 +71,25 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
     }
 
 
-def _pending(state: PersonState, context: Context) -> list[dict[str, Any]]:
-    """Unclosed years: their entitlement before the ceiling (the query applies the room)."""
-    rows = []
-    for year in sorted(accrual.years_with_facts(state)):
-        if str(year) in state.years:
-            continue
-        entitled, ceiling, unit, explanation = accrual.pending_entitlement(state, year, context)
-        rows.append({"year": year, "entitled": entitled, "ceiling": ceiling, "unit": unit,
-                     "explanation": explanation})
-    return rows
+def _status_facts(state: PersonState) -> dict[str, Any]:
+    """The facts that decide a year's profile: status declarations and ESAT employment."""
+    keys = [key for kind in STATUS_FACT_TYPES for key in state.index.by_type.get(kind, ())]
+    keys.extend(key for key in state.index.by_type.get("employment.declared", ())
+                 if state.facts[key]["data"].get("regime") == "esat")
+    return {key: state.facts[key] for key in sorted(keys, key=lambda k: state.facts[k]["seq"])}
 
 
 class BalancesProjection:
     name = "balances"
+    needs_events = True
+    needs_states = True
 
     def __init__(self, tracker: PersonTracker, parameters: Parameters) -> None:
         self.tracker = tracker
         self.parameters = parameters
         self.closed_years: dict[int, str] = {}
         self.loaded_closed_years = False
+        self.euro_switch = euro_from(parameters).isoformat()
         self.reset()
 
     def reset(self) -> None:
@@ -96,38 +102,63 @@ class BalancesProjection:
         self.years: list[tuple[int, str, int, str]] = []
         self.touched: set[str] = set()  # persons whose cached balance document is now stale
 
-    def load(self, curs: Cursor[DictRow], names: Names) -> None:
+    def forget(self) -> None:
+        self.reset()
+        self.loaded_closed_years = False
+
+    def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
         if self.loaded_closed_years:
             return
         curs.execute(SQL("SELECT year, credited_on FROM {}").format(names.table("closed_years")))
         self.closed_years = {r["year"]: r["credited_on"].isoformat() for r in curs.fetchall()}
         self.loaded_closed_years = True
 
-    def handle(self, event: Any, notification_id: int, before: PersonState | None) -> None:
+    def handle(self, item: Projected) -> None:
+        event, notification_id, before = item.event, item.notification_id, item.before
         recorded_at = event.timestamp.isoformat()
         if isinstance(event, LedgerCalendar.YearClosed):
             self.closed_years[event.year] = event.credited_on
             self.years.append((event.year, event.credited_on, notification_id, recorded_at))
             return
-        if before is None or not _is_person_event(event):
+        if before is None:
             return
         extra = self.tracker.extra.get(event.originator_id)
         if extra is None:
             # What the previous event left, recomputed from the state: a restarted runner
             # writes exactly what an uninterrupted one writes. A new account has written nothing.
-            extra = {"derived": [], "document": b""} if event.originator_version == 1 \
-                else self._written(before)
-        state = self.tracker.after(event, before)
+            extra = {"derived": [], "document": b"", "pending": PendingYears()} \
+                if event.originator_version == 1 else self._written(before)
+        extra["pending"].forget_stale(getattr(event, "changes", ()), before)
+        state = item.after()
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
         self._own_postings(event, notification_id, state.person_key, recorded_at)
-        self._derived(state, extra, notification_id, recorded_at)
+        if self._may_derive(getattr(event, "changes", ())):
+            self._derived(state, extra, notification_id, recorded_at)
         self._account(state, extra, notification_id, recorded_at)
 
+    def _may_derive(self, changes: Iterable[dict[str, Any]]) -> bool:
+        """Whether these changes can alter the derived lines: those come from the balances at
+        the euro switch (postings dated before it) and from the top-up grants (their
+        definitions and the postings that move them). Any other change leaves them as they
+        are, so the fold over the person's postings is skipped (it is the one part of
+        projecting an event whose cost grows with the history)."""
+        for change in changes:
+            kind = change["kind"]
+            if kind in DERIVING_CHANGE_KINDS:
+                return True
+            if kind == "posted":
+                line = change["posting"]
+                if line.get("grant_id") or line["on"] < self.euro_switch:
+                    return True
+        return False
+
     def _written(self, state: PersonState) -> dict[str, Any]:
+        pending = PendingYears()
         return {
             "derived": fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived,
-            "document": orjson.dumps(account_document(state, self.parameters)),
+            "document": orjson.dumps(account_document(state, self.parameters, pending)),
+            "pending": pending,
         }
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
@@ -178,7 +209,7 @@ class BalancesProjection:
 
     def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
                  recorded_at: str) -> None:
-        document = orjson.dumps(account_document(state, self.parameters))
+        document = orjson.dumps(account_document(state, self.parameters, extra["pending"]))
         if extra.get("document") == document:
             return
         extra["document"] = document
@@ -195,7 +226,7 @@ class BalancesProjection:
             curs.executemany(
                 SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s"
                     " AND superseded_at IS NULL").format(postings), self.superseded_people)
-        _copy(curs, postings, _POSTING_COLUMNS, self.postings)
+        copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
         if self.accounts:
             curs.executemany(
                 SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
@@ -205,11 +236,11 @@ class BalancesProjection:
                 .format(names.table("accounts")),
                 [(key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()],
             )
-        _copy(curs, names.table("account_history"),
+        copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
-        _copy(curs, names.table("closed_years"), "year, credited_on, notification_id, recorded_at",
-              self.years)
+        copy_rows(curs, names.table("closed_years"),
+                  "year, credited_on, notification_id, recorded_at", self.years)
         if self.touched:
             invalidate(curs, names, sorted(self.touched))
         self.reset()
@@ -227,11 +258,33 @@ def invalidate(curs: Cursor[DictRow], names: Names, person_keys: list[str]) -> N
         (person_keys,))
 
 
-def _is_person_event(event: Any) -> bool:
-    return isinstance(event, PersonAccount.Applied | PersonAccount.Opened)
+# Rows looked at per statement when old bodies are dropped (one short transaction each).
+CLEAN_CHUNK_ROWS = 10_000
 
 
-def _copy(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
+def clean_old_bodies(datastore: Any, names: Names, today: dt.date) -> int:
+    """Drop the bodies stored for days before `today` (a body answers for one day only), in
+    short transactions of `CLEAN_CHUNK_ROWS` rows in key order; the number dropped. The
+    projector runs it once a day, so the cache holds at most the bodies read today."""
+    table = names.table("balance_documents")
+    chunk = SQL("SELECT person_key FROM {} WHERE person_key > %s ORDER BY person_key"
+                " LIMIT %s").format(table)
+    drop = SQL("UPDATE {} SET as_of = NULL, body = NULL WHERE person_key > %s"
+               " AND person_key <= %s AND as_of < %s").format(table)
+    after, dropped = "", 0
+    while True:
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SELECT max(person_key) AS last FROM ({}) AS chunk").format(chunk),
+                         (after, CLEAN_CHUNK_ROWS))
+            row = curs.fetchone()
+            if row is None or row["last"] is None:
+                return dropped
+            curs.execute(drop, (after, row["last"], today))
+            dropped += curs.rowcount
+            after = row["last"]
+
+
+def copy_rows(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
     """COPY rows in (the fastest bulk path of PostgreSQL)."""
     if not rows:
         return
