@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(commands)
     _add_verify(commands)
     _add_statements(commands)
+    _add_notices(commands)
     _add_serve(commands)
     _add_consume(commands)
     _add_publish(commands)
@@ -187,8 +188,20 @@ def _add_statements(commands: Any) -> None:
                     "a year, DIF and conversion options. Persons already written are skipped."))
 
 
+def _add_notices(commands: Any) -> None:
+    command = commands.add_parser(
+        "notices", help="announce top-ups expiring within 90 days on the outbound topic",
+        description="One sweep (run it daily): a topup_expiry_notice record on the outbound "
+                    "topic for each top-up that became due since the last sweep.")
+    command.add_argument("--on", type=_date, default=None,
+                         help="the sweep's day (default today)")
+    command.add_argument("--days", type=int, default=90,
+                         help="how long before expiry a notice is sent (default 90)")
+
+
 # Commands that live beside their subsystem (imported only when run).
 _ELSEWHERE = {
+    "run_notices": "consumers.notices",
     "run_statements": "ledger.statements.run",
     "run_serve": "ledger.http.serve",
     "run_consume": "consumers.cli",
