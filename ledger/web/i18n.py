@@ -170,6 +170,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "held": "Held",
         "chart": "Balance over time",
         "chart_caption": "Available rights at 31 December of each year and on {day}, in {unit}.",
+        "chart_caption_years": "Available rights at 31 December of each year, in {unit}.",
         "chart_table": "The chart's figures",
         "date": "Date",
         "career": "Career",
@@ -358,6 +359,7 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "chart": "Évolution du solde",
         "chart_caption": "Droits disponibles au 31 décembre de chaque année et au {day}, "
                          "en {unit}.",
+        "chart_caption_years": "Droits disponibles au 31 décembre de chaque année, en {unit}.",
         "chart_table": "Les chiffres du graphique",
         "date": "Date",
         "career": "Parcours",

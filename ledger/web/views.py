@@ -95,7 +95,9 @@ def _charts(service: LedgerService, person: str, as_of: dt.date, known_at: dt.da
         points.append((chart.Point(on.isoformat(), document["available"], words.date(on)), unit))
     rendered = []
     for number, series in enumerate(chart.split_by_unit(points)):
-        title = words("chart_caption", day=words.date(as_of), unit=words.unit(series.unit))
+        with_today = series.points[-1].on == as_of.isoformat()
+        title = words("chart_caption" if with_today else "chart_caption_years",
+                      day=words.date(as_of), unit=words.unit(series.unit))
         rendered.append({
             "unit": series.unit, "points": series.points, "title": title,
             "svg": chart.svg(series, title, lambda value, unit=series.unit:  # type: ignore[misc]
