@@ -230,3 +230,14 @@ def test_an_unknown_person_is_a_page_not_a_trace(loaded: Server) -> None:
     message = _page(loaded, "/pages/audit/messages?source=dsn&message_id=nothing",
                     Authorization=f"Bearer {TOKENS['audit']}")
     assert message.status_code == 404 and "<h1>" in message.text
+
+
+def test_the_auditor_verifies_and_looks_up_a_message(loaded: Server) -> None:
+    audit = {"Authorization": f"Bearer {TOKENS['audit']}"}
+    verified = _page(loaded, "/pages/audit/verify", **audit)
+    assert verified.status_code == 200 and 'id="verdict" data-value="ok"' in verified.text
+    found = _page(loaded, "/pages/audit/messages?source=marketplace&message_id=pages20", **audit)
+    assert found.status_code == 200
+    document = _api(loaded, "/v1/messages/marketplace/pages20", scope="audit")
+    assert f'data-value="{document["outcome"]}"' in found.text
+    assert document["detail"] in found.text
