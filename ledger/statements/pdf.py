@@ -219,5 +219,6 @@ def _options(statement: Statement, words: Words) -> list[Any]:
     parts.append(_bullets(statement.options))
     if statement.c2p_uses:
         parts.append(ListFlowable([_p(use) for use in statement.c2p_uses], bulletType="bullet",
-                                  start="\u2013", bulletFontName=FONT, leftIndent=28))
+                                  start="\u2013", bulletFontName=FONT, leftIndent=28,
+                                  bulletDedent=12))
     return parts
