@@ -169,7 +169,8 @@ class Pages:
         message_id = request.query_params.get("message_id", "").strip()
         if not source or not message_id:
             raise Problem(400, "invalid_parameter", "give both a source and a message id")
-        document = await run_in_threadpool(self.service.message, source, message_id)
+        # A year close still being swept has a status (outcome `in_progress`) for a record.
+        _, document = await run_in_threadpool(self.service.message, source, message_id)
         return self.render(request, words, "audit_message.html", message=document)
 
     async def audit_verify(self, request: Request, words: Words) -> Response:

@@ -47,9 +47,7 @@ def loaded(server: Server) -> Server:
                      person=PERSON, published="2022-06-01"),
         feeds.order(feed, PERSON, "o-2024", "450.00", "2024-03-01"),
     ]
-    response = server.client(scope="ingest").post("/v1/messages", json=messages)
-    assert response.status_code == 200, response.text
-    assert response.json()["counts"]["accepted"] == len(messages), response.text
+    assert server.post(messages)["accepted"] == len(messages)
     server.project()
     return server
 
