@@ -5,13 +5,14 @@
 
 Starts its own PostgreSQL (unless --database-url), loads the demo careers of `--persons`
 persons through the ledger and projects them, starts `cpa-ledger serve --workers W` and a bare
-Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process;
-`apt-get install wrk`) for `--seconds`: random persons, GET /v1/persons/{person}/balances with a
-read token, first with `as_of` (a date: computed from the read-model tables on every read),
-then, after storing today's document of every person, without it (today's cached document:
-one primary-key lookup). Prints requests/s and p50/p99 latency of each and of the bare app,
-then where one balance read spends its time: the service's /healthz (the HTTP stack without
-the store) measured the same way, and a cProfile of the computed read in-process.
+Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process,
+installed with apt-get when missing, as root) for `--seconds`: random persons,
+GET /v1/persons/{person}/balances with a read token, first with `as_of` (a date: computed
+from the read-model tables on every read), then, after storing today's document of every
+person, without it (today's cached document: one primary-key lookup). Prints requests/s and
+p50/p99 latency of each and of the bare app, then where one balance read spends its time: the
+service's /healthz (the HTTP stack without the store) measured the same way, and a cProfile of
+the computed read in-process. `tests.bench.scale` reuses `measure_service` and `measure_bare`.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def warm(url: str, persons: list[str]) -> None:
         service.close()
     seconds = time.perf_counter() - started
     print(f"warmed today's documents of {len(persons)} persons in {seconds:.0f} s "
-          f"({len(persons) / seconds:,.0f} fills/s, one thread)", flush=True)
+          f"({len(persons) / seconds:,.0f} fills/s, one thread)", file=sys.stderr, flush=True)
 
 
 def measure(arguments: argparse.Namespace, url: str, persons: list[str]) -> list[Figures]:
@@ -265,7 +266,8 @@ def measure_service(url: str, persons: list[str], workers: int, seconds: int,
         healthz = run_wrk("service /healthz", running.base_url,
                           wrk_script(folder, ["/healthz"], None), seconds, connections)
         peaks = {"serve (main)": vm_hwm_kib(running.process.pid)}
-        for number, child in enumerate(descendants(running.process.pid), start=1):
+        workers_ids = [pid for pid in descendants(running.process.pid) if not _is_helper(pid)]
+        for number, child in enumerate(workers_ids, start=1):
             peaks[f"serve (worker {number})"] = vm_hwm_kib(child)
     finally:
         running.stop()
@@ -288,6 +290,15 @@ def vm_hwm_kib(process_id: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return -1
+
+
+def _is_helper(process_id: int) -> bool:
+    """multiprocessing's resource tracker, which uvicorn's supervisor starts beside workers."""
+    try:
+        command = Path(f"/proc/{process_id}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"resource_tracker" in command
 
 
 def descendants(process_id: int) -> list[int]:

@@ -51,7 +51,10 @@ def kafka_stage(server_url: str, messages: int) -> bench_kafka.Run:
     with kafka.start() as broker, tempfile.TemporaryDirectory() as folder:
         bootstrap = broker.bootstrap_servers
         records = bench_kafka.feed_records(messages)
-        names = Names.fresh("scale")
+        fresh = Names.fresh("scale")
+        # bench_kafka.create_feed_topic names the dead-letter topic after the feed's.
+        names = Names(fresh.feed, f"{fresh.feed}-dlq", fresh.postings, fresh.group,
+                      fresh.schema)
         bench_kafka.create_feed_topic(bootstrap, names.feed, KAFKA_PARTITIONS)
         bench_kafka.produce_all(bootstrap, names.feed, records)
         database_url = support.fresh_schema(server_url, names.schema)
