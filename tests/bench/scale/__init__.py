@@ -12,7 +12,8 @@ of its own so that its peak RSS is its own:
   mutate + save per message, on the first `--naive-messages` messages), the project
   (`Ledger.ingest` in batches of `limits.INGEST_BATCH_MESSAGES_MAX`, parsing timed apart) and
   the limit (binary COPY of the project's own event rows into a table like the event store's,
-  in transactions of the project's events per batch), with the ratios;
+  in transactions of the project's events per batch, the COPY data encoded beforehand so that
+  the time is PostgreSQL's), with the ratios;
 - for the project: msg/s per year of `published_at` (the demo's yearly waves) and the late/early
   ratio ("constant": within 1.5x), each `accrual.year.closed` timed with its persons settled,
   projection catch-up and `rebuild` events/s, HTTP reads under wrk (today's balance, `as_of`,
