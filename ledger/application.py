@@ -8,9 +8,10 @@ key recorded by another process) rolls the batch back; it is then decided again 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -80,6 +81,10 @@ class Ledger:
         self.parameters = parameters or load_parameters()
         self.app = LedgerApplication(env=database_environment(settings.database_url))
         self._cache: OrderedDict[uuid.UUID, PersonAccount] = OrderedDict()
+        # A message names its person twice (prefetch, decision) and a person has many
+        # messages: the HMAC and the identifier's validation are worth remembering.
+        self._person_keys = functools.lru_cache(maxsize=limits.PERSON_KEYS_CACHED_MAX)(
+            functools.partial(person_key, secret=settings.person_key_secret))
 
     def close(self) -> None:
         self.app.close()
@@ -93,7 +98,7 @@ class Ledger:
     # Identity.
 
     def person_key(self, identifier: str) -> str:
-        return person_key(identifier, self.settings.person_key_secret)
+        return self._person_keys(identifier)
 
     # Ingestion.
 
@@ -104,9 +109,11 @@ class Ledger:
         fallback_keys: Sequence[tuple[str, str]] | None = None,
         trackings: Sequence[Tracking] = (),
         channel: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Result]:
         """Decide and record a batch, in order. `fallback_keys` name messages that have no
-        readable (source, message_id); `trackings` commit with the batch's last transaction."""
+        readable (source, message_id); `trackings` commit with the batch's last transaction;
+        `progress` hears the persons a year close has settled so far, after each page."""
         keys = [_key(item, fallback_keys[i] if fallback_keys else None)
                 for i, item in enumerate(items)]
         results: list[Result] = []
@@ -114,7 +121,7 @@ class Ledger:
             last = segment[-1][0] == keys[-1] and segment[-1][1] is items[-1]
             tracked = trackings if last else ()
             if is_close:
-                results.extend(self._close_year(segment[0], tracked, channel))
+                results.extend(self._close_year(segment[0], tracked, channel, progress))
             else:
                 results.extend(self._ingest_segment(segment, tracked, channel))
         return results
@@ -362,15 +369,23 @@ class Ledger:
     def closed_years(self) -> dict[int, str]:
         return self._calendar().closed_years()
 
+    def year_closed_by(self, source: str, message_id: str) -> int | None:
+        """The year that this message marked closed, if any (its sweep may still be going)."""
+        for year, record in self._calendar().closed.items():
+            if (record["source"], record["message_id"]) == (source, message_id):
+                return int(year)
+        return None
+
     def _close_year(
         self,
         entry: tuple[tuple[str, str], Item],
         trackings: Sequence[Tracking],
         channel: str | None,
+        progress: Callable[[int], None] | None,
     ) -> list[Result]:
         from ledger.closing import close_year  # closing drives this class: import at use
 
-        return close_year(self, entry, trackings, channel)
+        return close_year(self, entry, trackings, channel, progress)
 
 
 def _key(item: Item, fallback: tuple[str, str] | None) -> tuple[str, str]:

@@ -10,7 +10,7 @@ delivered again; the calendar already holds the year, and persons already settle
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -32,6 +32,7 @@ def close_year(
     entry: tuple[tuple[str, str], Item],
     trackings: Sequence[Tracking],
     channel: str | None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Result]:
     key, message = entry
     assert isinstance(message, Message)
@@ -48,7 +49,7 @@ def close_year(
         return [Result("rejected", reason, detail, key[0], key[1])]
     incoming = Incoming(message.source, message.message_id, message.type, message.published_on,
                         message.data)
-    settled = _sweep(ledger, year, credited_on, incoming)
+    settled = _sweep(ledger, year, credited_on, incoming, progress)
     detail = f"year {year} closed on {credited_on}: {settled} persons settled"
     receipt = Receipt(key[0], key[1], message.digest, "accepted", None, detail, None,
                       message.type, now(), channel)
@@ -98,7 +99,8 @@ def _mark_closed(
             f"year {year} was already closed by {existing['source']}/{existing['message_id']}")
 
 
-def _sweep(ledger: Ledger, year: int, credited_on: str, incoming: Incoming) -> int:
+def _sweep(ledger: Ledger, year: int, credited_on: str, incoming: Incoming,
+           progress: Callable[[int], None] | None) -> int:
     settled, after = 0, ""
     context = ledger._context()
     while True:
@@ -109,6 +111,8 @@ def _sweep(ledger: Ledger, year: int, credited_on: str, incoming: Incoming) -> i
             return settled
         settled += _settle_page(ledger, keys, year, credited_on, incoming, context)
         after = keys[-1]
+        if progress is not None:
+            progress(settled)
 
 
 def _settle_page(

@@ -234,8 +234,8 @@ def _after_retirement(state: PersonState, incoming: Incoming, context: Context) 
     if state.retired_on is None:
         return Outcome()
     first = day(state.retired_on).year
-    exposed = {int(f["data"]["year"]) for f in state.facts.values()
-               if f["type"] == "hardship.exposure.declared" and int(f["data"]["year"]) >= first}
+    exposed = {int(f["data"]["year"]) for f in state.facts_of_type("hardship.exposure.declared")
+               if int(f["data"]["year"]) >= first}
     touched = [{"type": "hardship.exposure.declared", "data": {"year": y}} for y in exposed]
     years = {y for y in accrual.years_with_facts(state) if y >= first}
     outcome = reconcile(state, touched, incoming, context)

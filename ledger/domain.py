@@ -71,7 +71,8 @@ class PersonSnapshot(Snapshot):
             topic=get_topic(type(account)),
             state={
                 "person_key": account.person_key,
-                "state": account.state.to_json(),
+                # Encoded as soon as taken (`Ledger._take_snapshots`): no copy needed.
+                "state": account.state.as_stored(),
                 "created_on": account.created_on.isoformat(),
                 "modified_on": account.modified_on.isoformat(),
             },
@@ -88,7 +89,7 @@ class PersonSnapshot(Snapshot):
                 "_modified_on": dt.datetime.fromisoformat(self.state["modified_on"]),
                 "_pending_events": [],
                 "person_key": self.state["person_key"],
-                "state": PersonState.from_json(self.state["state"]),
+                "state": PersonState.adopt(self.state["state"]),
             }
         )
         return account

@@ -17,6 +17,42 @@ Posting = dict[str, Any]
 
 ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p")
 HELD = "held"
+ACCRUAL_FACT_TYPES = ("employment.declared", "self_employment.declared")
+
+
+def fact_year(fact_type: str, data: Mapping[str, Any]) -> int | None:
+    """The acquisition year a fact feeds, if it feeds one."""
+    if fact_type == "employment.declared":
+        return int(str(data["period_start"])[:4])
+    if fact_type == "self_employment.declared":
+        return int(data["year"])
+    return None
+
+
+@dataclass(slots=True)
+class FactIndex:
+    """The active facts' keys by type and by acquisition year, in the facts' own order, so
+    that a decision reads the facts it needs rather than scanning a whole career. Derived
+    from `PersonState.facts`: never stored, rebuilt when a state is loaded."""
+
+    by_type: dict[str, dict[str, None]] = field(default_factory=dict)
+    by_year: dict[int, dict[str, None]] = field(default_factory=dict)
+
+    def add(self, key: str, fact: Mapping[str, Any]) -> None:
+        self.by_type.setdefault(fact["type"], {})[key] = None
+        year = fact_year(fact["type"], fact["data"])
+        if year is not None:
+            self.by_year.setdefault(year, {})[key] = None
+
+    def remove(self, key: str, fact: Mapping[str, Any]) -> None:
+        keys = self.by_type.get(fact["type"], {})
+        keys.pop(key, None)
+        year = fact_year(fact["type"], fact["data"])
+        if year is not None:
+            year_keys = self.by_year.get(year, {})
+            year_keys.pop(key, None)
+            if not year_keys:
+                self.by_year.pop(year, None)
 
 
 @dataclass(slots=True)
@@ -43,20 +79,57 @@ class PersonState:
     merged_into: str | None = None
     absorbed: list[str] = field(default_factory=list)
     seq: int = 0
+    index: FactIndex = field(default_factory=FactIndex)
+    # The balances fold so far (`ledger.rules.book.FoldMemo`): derived, never stored.
+    fold_memo: Any = None
 
     def to_json(self) -> dict[str, Any]:
-        return {name: copy.deepcopy(getattr(self, name)) for name in self.__slots__}
+        return {name: copy.deepcopy(getattr(self, name)) for name in STORED_FIELDS}
+
+    def as_stored(self) -> dict[str, Any]:
+        """The state's own values, not copies: for a snapshot encoded at once (copying a long
+        career's state costs more than encoding it)."""
+        return {name: getattr(self, name) for name in STORED_FIELDS}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> PersonState:
+        return cls.adopt({name: copy.deepcopy(value) for name, value in document.items()})
+
+    @classmethod
+    def adopt(cls, document: Mapping[str, Any]) -> PersonState:
+        """A state made of a freshly decoded document's own values (no copy)."""
         state = cls()
-        for name in cls.__slots__:
+        for name in STORED_FIELDS:
             if name in document:
-                setattr(state, name, copy.deepcopy(document[name]))
+                setattr(state, name, document[name])
+        for key, fact in state.facts.items():
+            state.index.add(key, fact)
         return state
+
+    def facts_of_type(self, fact_type: str) -> list[dict[str, Any]]:
+        """The active facts of one type, in recording order."""
+        return [self.facts[key] for key in self.index.by_type.get(fact_type, ())]
+
+    def has_facts_of_type(self, fact_type: str) -> bool:
+        return bool(self.index.by_type.get(fact_type))
+
+    def accrual_years(self) -> set[int]:
+        """The acquisition years that active facts feed."""
+        return set(self.index.by_year)
+
+    def facts_for_year(self, year: int, also: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        """The active facts feeding `year`, with those of the types in `also` (any year)."""
+        keys = list(self.index.by_year.get(year, ()))
+        for fact_type in also:
+            keys.extend(self.index.by_type.get(fact_type, ()))
+        return {key: self.facts[key] for key in keys}
 
     def clone(self) -> PersonState:
         return PersonState.from_json(self.to_json())
+
+
+STORED_FIELDS = tuple(name for name in PersonState.__slots__
+                      if name not in ("index", "fold_memo"))
 
 
 def stamped(changes: Iterable[Change], recorded_at: str) -> list[Change]:
@@ -82,16 +155,24 @@ def evolve(state: PersonState, changes: Iterable[Change]) -> None:
 
 def _fact_recorded(state: PersonState, change: Change) -> None:
     state.seq += 1
-    state.facts[change["key"]] = {
+    key = change["key"]
+    previous = state.facts.get(key)
+    if previous is not None:
+        state.index.remove(key, previous)
+    fact = {
         "type": change["type"],
         "data": change["data"],
         "published_on": change["published_on"],
         "seq": state.seq,
     }
+    state.facts[key] = fact
+    state.index.add(key, fact)
 
 
 def _fact_removed(state: PersonState, change: Change) -> None:
-    state.facts.pop(change["key"], None)
+    fact = state.facts.pop(change["key"], None)
+    if fact is not None:
+        state.index.remove(change["key"], fact)
     state.inactive[change["key"]] = change["why"]
 
 
@@ -149,7 +230,9 @@ def _absorbed(state: PersonState, change: Change) -> None:
     state.absorbed.extend(other.absorbed)
     for key, fact in sorted(other.facts.items(), key=lambda item: item[1]["seq"]):
         state.seq += 1
-        state.facts.setdefault(key, {**fact, "seq": state.seq})
+        if key not in state.facts:
+            state.facts[key] = {**fact, "seq": state.seq}
+            state.index.add(key, state.facts[key])
     state.inactive.update({k: v for k, v in other.inactive.items() if k not in state.inactive})
     state.postings.extend(other.postings)
     _merge_years(state.years, other.years)

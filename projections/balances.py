@@ -4,6 +4,8 @@ withdrawal) superseded when they change, and one account document per person wit
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -14,7 +16,7 @@ from psycopg.sql import SQL
 from ledger.domain import LedgerCalendar, PersonAccount
 from ledger.parameters import Parameters
 from ledger.rules import accrual, cpf
-from ledger.rules.book import fold
+from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
 from projections.schema import Names
@@ -22,6 +24,8 @@ from projections.tracker import PersonTracker
 
 # Derived lines are numbered after an event's own postings.
 DERIVED_LINE_OFFSET = 1_000_000
+# Changes other than postings that can alter the derived lines (see `_may_derive`).
+DERIVING_CHANGE_KINDS = frozenset({"grant_opened", "grant_withdrawn", "absorbed"})
 STATUS_FACT_TYPES = frozenset({"qualification.declared", "disability.recognised"})
 _POSTING_COLUMNS = (
     "notification_id, person_key, line, effective_on, account, amount, unit, kind, bucket,"
@@ -53,8 +57,7 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
         "died_on": state.died_on,
         "absorbed": state.absorbed,
         "grants": state.grants,
-        "status_facts": {k: f for k, f in state.facts.items()
-                         if f["type"] in STATUS_FACT_TYPES or f["data"].get("regime") == "esat"},
+        "status_facts": _status_facts(state),
         "pending": _pending(state, context),
         # Settled years that still have facts (a year whose facts were all retracted since is
         # no longer pending: `accrual.pending` lists years with facts only).
@@ -62,6 +65,14 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
                            "unit": r["unit"]} for year, r in sorted(state.years.items())
                     if int(year) in with_facts},
     }
+
+
+def _status_facts(state: PersonState) -> dict[str, Any]:
+    """The facts that decide a year's profile: status declarations and ESAT employment."""
+    keys = [key for kind in STATUS_FACT_TYPES for key in state.index.by_type.get(kind, ())]
+    keys.extend(key for key in state.index.by_type.get("employment.declared", ())
+                 if state.facts[key]["data"].get("regime") == "esat")
+    return {key: state.facts[key] for key in sorted(keys, key=lambda k: state.facts[k]["seq"])}
 
 
 def _pending(state: PersonState, context: Context) -> list[dict[str, Any]]:
@@ -84,6 +95,7 @@ class BalancesProjection:
         self.parameters = parameters
         self.closed_years: dict[int, str] = {}
         self.loaded_closed_years = False
+        self.euro_switch = euro_from(parameters).isoformat()
         self.reset()
 
     def reset(self) -> None:
@@ -121,8 +133,25 @@ class BalancesProjection:
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
         self._own_postings(event, notification_id, state.person_key, recorded_at)
-        self._derived(state, extra, notification_id, recorded_at)
+        if self._may_derive(getattr(event, "changes", ())):
+            self._derived(state, extra, notification_id, recorded_at)
         self._account(state, extra, notification_id, recorded_at)
+
+    def _may_derive(self, changes: Iterable[dict[str, Any]]) -> bool:
+        """Whether these changes can alter the derived lines: those come from the balances at
+        the euro switch (postings dated before it) and from the top-up grants (their
+        definitions and the postings that move them). Any other change leaves them as they
+        are, so the fold over the person's postings is skipped (it is the one part of
+        projecting an event whose cost grows with the history)."""
+        for change in changes:
+            kind = change["kind"]
+            if kind in DERIVING_CHANGE_KINDS:
+                return True
+            if kind == "posted":
+                line = change["posting"]
+                if line.get("grant_id") or line["on"] < self.euro_switch:
+                    return True
+        return False
 
     def _written(self, state: PersonState) -> dict[str, Any]:
         return {
@@ -225,6 +254,32 @@ def invalidate(curs: Cursor[DictRow], names: Names, person_keys: list[str]) -> N
             " ON CONFLICT (person_key) DO UPDATE SET version = excluded.version,"
             " as_of = NULL, body = NULL").format(names.table("balance_documents")),
         (person_keys,))
+
+
+# Rows looked at per statement when old bodies are dropped (one short transaction each).
+CLEAN_CHUNK_ROWS = 10_000
+
+
+def clean_old_bodies(datastore: Any, names: Names, today: dt.date) -> int:
+    """Drop the bodies stored for days before `today` (a body answers for one day only), in
+    short transactions of `CLEAN_CHUNK_ROWS` rows in key order; the number dropped. The
+    projector runs it once a day, so the cache holds at most the bodies read today."""
+    table = names.table("balance_documents")
+    chunk = SQL("SELECT person_key FROM {} WHERE person_key > %s ORDER BY person_key"
+                " LIMIT %s").format(table)
+    drop = SQL("UPDATE {} SET as_of = NULL, body = NULL WHERE person_key > %s"
+               " AND person_key <= %s AND as_of < %s").format(table)
+    after, dropped = "", 0
+    while True:
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SELECT max(person_key) AS last FROM ({}) AS chunk").format(chunk),
+                         (after, CLEAN_CHUNK_ROWS))
+            row = curs.fetchone()
+            if row is None or row["last"] is None:
+                return dropped
+            curs.execute(drop, (after, row["last"], today))
+            dropped += curs.rowcount
+            after = row["last"]
 
 
 def _is_person_event(event: Any) -> bool:

@@ -114,3 +114,4 @@ class DocumentCache:
                 statement = SQL("UPDATE {} SET as_of = %s, body = %s"
                                 " WHERE person_key = %s AND version = %s")
                 cursor.execute(statement.format(table), (as_of, body, key, version))
+

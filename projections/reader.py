@@ -120,7 +120,8 @@ class Reader:
 
     def _cpf_ceiling(self, state: PersonState, as_of: dt.date) -> int:
         year = max(as_of.year, 2015)
-        profile = cpf.profile_of(year, state.facts, self.parameters)
+        profile = cpf.profile_of(year, state.facts_for_year(year, cpf.STATUS_FACT_TYPES),
+                                 self.parameters)
         amount, _ = cpf.ceiling(self.parameters, year, profile)
         return amount
 

@@ -5,8 +5,9 @@ position row is locked for the page so that two runners never write the same pag
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from psycopg.sql import SQL
 from ledger import limits
 from ledger.application import Ledger
 from ledger.domain import PersonAccount
-from projections.balances import BalancesProjection
+from projections.balances import BalancesProjection, clean_old_bodies
 from projections.models import AccrualsProjection, AuditChainProjection, StatisticsProjection
 from projections.schema import PROJECTIONS, Names, create_positions, create_tables
 from projections.tracker import PersonTracker
@@ -160,13 +161,20 @@ class Runner:
             if progress is not None:
                 progress.update(count)
 
-    def follow(self, stopping: threading.Event, progress: Any = None) -> None:
-        """Project forever, until `stopping` is set (SIGTERM): the current page finishes."""
+    def follow(self, stopping: threading.Event, progress: Any = None,
+               today: Callable[[], dt.date] = dt.date.today) -> None:
+        """Project forever, until `stopping` is set (SIGTERM): the current page finishes.
+        When idle on a new day, drop the cached balance documents of the days before."""
+        cleaned_on: dt.date | None = None
         while not stopping.is_set():
-            if self.run_page() == 0:
-                stopping.wait(IDLE_POLL_SECONDS)
-            elif progress is not None:
-                progress.update(1)
+            if self.run_page() > 0:
+                if progress is not None:
+                    progress.update(1)
+                continue
+            if "balances" in self.enabled and cleaned_on != today():
+                cleaned_on = today()
+                clean_old_bodies(self.datastore(), self.names, cleaned_on)
+            stopping.wait(IDLE_POLL_SECONDS)
 
 
 def live_names(ledger: Ledger) -> Names:

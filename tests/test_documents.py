@@ -5,6 +5,7 @@ before a change is never stored after it, and merged or unknown identifiers are 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 
 import orjson
@@ -132,3 +133,27 @@ def test_a_rebuild_starts_an_empty_cache_that_fills_again(
     assert cache.cached(PERSON, TODAY) is None
     assert cache.fill(PERSON, TODAY) == before == _computed(ledger, PERSON)
     assert cache.cached(PERSON, TODAY) == before
+
+
+def test_the_projector_drops_bodies_of_past_days_once_a_day(
+        ledger: Ledger, cache: DocumentCache) -> None:
+    """The cache holds at most the bodies read today: a body stored yesterday is dropped by the
+    projector's first idle moment of a new day; today's stay."""
+    feed = Feed("clean")
+    ingest(ledger, [*feeds.career(feed, PERSON, range(2019, 2021)),
+                    *feeds.career(feed, identifier("B"), range(2019, 2021))])
+    _project(ledger)
+    yesterday = TODAY - dt.timedelta(days=1)
+    cache.fill(PERSON, yesterday)
+    cache.fill(identifier("B"), TODAY)
+    assert _stored(ledger, PERSON) is not None and _stored(ledger, identifier("B")) is not None
+    stopping = threading.Event()
+    runner = Runner(ledger, live_names(ledger))
+
+    def today() -> dt.date:
+        stopping.set()  # one idle round is enough
+        return TODAY
+
+    runner.follow(stopping, today=today)
+    assert _stored(ledger, PERSON) is None
+    assert _stored(ledger, identifier("B")) == cache.cached(identifier("B"), TODAY)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.postgres
 
 AS_OF_DAYS = ("2016-06-30", "2018-12-31", "2019-01-01", "2022-06-30", "2030-01-01")
 KILL_ROUNDS = 12
-KILL_DEADLINE_SECONDS = 240
+KILL_DEADLINE_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_project_killed_at_random_points_ends_identical(pg: Ledgers) -> None:
     url = pg.url()
     ledger = ledger_at(url)
     try:
-        _demo(ledger, 400, seed=11)
+        _demo(ledger, 250, seed=11)
         head = ledger.app.recorder.max_notification_id() or 0
         environment = {**os.environ, "CPA_DATABASE_URL": url}
         command = [sys.executable, "-m", "ledger.cli", "project", "--until-caught-up", "--json"]

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ledger.http import intake, limits, pages, parameters
+from ledger.http import closes, intake, limits, pages, parameters
 from ledger.http.metrics import CONTENT_TYPE, Metrics
 from ledger.http.problems import Problem
 from ledger.http.responses import JSONResponse, tagged, tagged_body
@@ -36,6 +36,16 @@ class Handlers:
     async def post_messages(self, request: Request) -> Response:
         intake.check_media_type(request)
         items = intake.items_of(await intake.bounded_body(request))
+        close = closes.lone_close(items)
+        if close is None and closes.has_close(items):
+            raise Problem(422, "year_close_not_alone",
+                          "send accrual.year.closed alone in its request: it is swept in the "
+                          "background and answered 202 with its status")
+        if close is not None:
+            status = await run_in_threadpool(self.service.start_close, close)
+            if status is not None:
+                location = f"/v1/messages/{status['source']}/{status['message_id']}"
+                return JSONResponse(status, status_code=202, headers={"Location": location})
         results = await run_in_threadpool(self.service.ingest, items)
         self.metrics.count_outcomes(results)
         counts = Counter(result.outcome for result in results)
@@ -46,8 +56,8 @@ class Handlers:
         source = _path(request, "source", SOURCE_PATTERN, "a source (1-64 of a-z 0-9 . _ : -)")
         message_id = _path(request, "message_id", MESSAGE_ID_PATTERN,
                            "a message_id (1-128 of A-Z a-z 0-9 . _ : -)")
-        document = await run_in_threadpool(self.service.message, source, message_id)
-        return JSONResponse(document)
+        status_code, document = await run_in_threadpool(self.service.message, source, message_id)
+        return JSONResponse(document, status_code=status_code)
 
     # Person reads.
 

@@ -34,6 +34,11 @@ ACCRUAL_YEAR_MAX = DATE_MAX.year - 1
 # Readiness: projection lag (events not yet in the read models) above which /readyz says 503.
 READY_LAG_MAX_EVENTS_DEFAULT = 10_000
 
+# Year closes swept in the background: finished jobs remembered for their status, and the
+# polling step of `CloseSweeps.wait`.
+CLOSE_JOBS_REMEMBERED_MAX = 100
+CLOSE_POLL_SECONDS = 0.05
+
 # Graceful shutdown: seconds uvicorn waits for requests in flight after SIGTERM.
 GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS = 30
 # Idle keep-alive connections are closed after this many seconds.

@@ -99,11 +99,18 @@ SPECIFIC: dict[str, dict[str, Any]] = {
         "description": f"One message, or a JSON array of up to {limits.MESSAGES_PER_REQUEST_MAX}"
                        ", decided in order as one batch (one transaction). Answers one outcome "
                        "per message, in order: `accepted`, `duplicate` (same source, "
-                       "message_id and content as an earlier one) or `rejected` with a reason.",
+                       "message_id and content as an earlier one) or `rejected` with a reason. "
+                       "A year close (`accrual.year.closed`) is sent alone: it is swept in the "
+                       "background and answered 202 with its status, whose `Location` "
+                       "(`GET /v1/messages/{source}/{message_id}`) gives the persons settled so "
+                       "far, then the recorded outcome.",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "oneOf": [ref("Message"), ref("MessageBatch")]}}}},
         "responses": {"200": ok("IngestResult", "One outcome per message, in order."),
+                      "202": ok("CloseStatus", "A year close, accepted and being swept."),
                       "400": problem("The body is not JSON (`malformed`)."),
+                      "422": problem("A year close sent with other messages "
+                                     "(`year_close_not_alone`)."),
                       "413": problem("Body over the size limit (`body_too_large`) or too many "
                                       "messages (`too_many_messages`)."),
                       "415": problem("Not application/json (`unsupported_media_type`).")},
@@ -116,6 +123,7 @@ SPECIFIC: dict[str, dict[str, Any]] = {
             _parameter("message_id", "path", {"type": "string", "pattern": MESSAGE_ID_PATTERN},
                        "The message's id.")],
         "responses": {"200": ok("MessageRecord", "The first outcome and every repeat."),
+                      "202": ok("CloseStatus", "A year close whose sweep is under way."),
                       "400": problem("Malformed source or message_id (`invalid_parameter`)."),
                       "404": problem("No outcome recorded (`unknown_message`), or no route.")},
     },

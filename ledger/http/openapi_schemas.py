@@ -160,6 +160,15 @@ def ingest_result() -> dict[str, Any]:
     return _closed({"outcomes": {"type": "array", "items": ref("Outcome")}, "counts": counts})
 
 
+def close_status() -> dict[str, Any]:
+    return _closed({
+        "source": {"type": "string"}, "message_id": {"type": "string"},
+        "outcome": {"const": "in_progress"}, "year": {"type": "integer"},
+        "persons_settled": {"type": ["integer", "null"],
+                            "description": "Persons settled so far (null: swept elsewhere)."},
+        "detail": {"type": "string"}})
+
+
 def message_record() -> dict[str, Any]:
     repeat = _closed({"outcome": {"type": "string"}, "reason": NULLABLE_STRING,
                       "detail": {"type": "string"}, "recorded_at": {"type": "string"},
@@ -211,7 +220,8 @@ def components() -> dict[str, Any]:
         "Grant": _grant(), "Balance": balance(), "Posting": posting(),
         "PostingsPage": _page("postings", ref("Posting")), "Explanation": explanation(),
         "Quote": quote(), "Outcome": outcome(), "IngestResult": ingest_result(),
-        "MessageRecord": message_record(), "AuditEvent": audit_event(),
+        "MessageRecord": message_record(), "CloseStatus": close_status(),
+        "AuditEvent": audit_event(),
         "AuditEventsPage": _page("events", ref("AuditEvent")), "Verdict": verdict(),
         "Health": _closed({"status": {"const": "ok"}}),
         "Ready": _closed({"status": {"const": "ready"},

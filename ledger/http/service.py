@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from copy import deepcopy
 from typing import Any
 
@@ -21,6 +22,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from ledger.application import Item, Ledger, settlements_due
 from ledger.batch import Result, now
 from ledger.http import audit, pages
+from ledger.http.closes import CloseSweeps, in_progress
 from ledger.http.fastreads import CachedReads
 from ledger.http.problems import Problem
 from ledger.http.readpool import ReadPool
@@ -34,6 +36,7 @@ from projections.operations import is_postgres
 from projections.reader import Reader, UnknownMessage
 from projections.runner import Runner, live_names
 from projections.tables import TableReader
+from schemas import Message
 
 # Errors of an unreachable or busy store (connection lost, pool exhausted, database locked):
 # answered 503, to retry. Other store errors are bugs: 500.
@@ -69,6 +72,7 @@ class LedgerService:
         self.trail = audit.AuditTrail(ledger, self.runner)
         # The ledger keeps decoded accounts in memory between batches: one batch at a time.
         self._writing = threading.Lock()
+        self.closes = CloseSweeps(self._sweep)
 
     @classmethod
     def build(cls, settings: HttpSettings) -> LedgerService:
@@ -90,6 +94,28 @@ class LedgerService:
             return []
         with self._writing:
             return self.ledger.ingest(items, channel="http")
+
+    def _sweep(self, items: Sequence[Item], progress: Callable[[int], None]) -> list[Result]:
+        """A year close, holding the writer's lock but for a moment after each page of persons,
+        so that the messages posted meanwhile are decided between pages, not hours later (the
+        sweep skips the persons they settled: `ledger.closing`)."""
+
+        def between_pages(settled: int) -> None:
+            progress(settled)
+            self._writing.release()
+            time.sleep(0)  # let a waiting writer take the lock
+            self._writing.acquire()
+
+        with self._writing:
+            return self.ledger.ingest(items, channel="http", progress=between_pages)
+
+    def start_close(self, message: Message) -> dict[str, Any] | None:
+        """Start sweeping a year close in the background and give its status; None when the
+        message already has an outcome (it is then answered as any repeat)."""
+        key = (str(message.source), str(message.message_id))
+        if self.ledger.app.ledger_recorder.select_receipts([key]):
+            return None
+        return self.closes.start(message).status()
 
     # Reads.
 
@@ -135,11 +161,27 @@ class LedgerService:
         return {"person": view.identifier, "on": on.isoformat(), "certification": certification,
                 **decided.as_document()}
 
-    def message(self, source: str, message_id: str) -> dict[str, Any]:
+    def message(self, source: str, message_id: str) -> tuple[int, dict[str, Any]]:
+        """(200, the recorded outcome), or (202, the status of a year close being swept)."""
         try:
-            return self.reader.message(source, message_id)
+            return 200, self.reader.message(source, message_id)
         except UnknownMessage as error:
-            raise Problem(404, "unknown_message", str(error)) from error
+            status = self._close_status(source, message_id)
+            if status is None:
+                raise Problem(404, "unknown_message", str(error)) from error
+            return 202, status
+
+    def _close_status(self, source: str, message_id: str) -> dict[str, Any] | None:
+        job = self.closes.job(source, message_id)
+        if job is not None:
+            return job.status()
+        year = self.ledger.year_closed_by(source, message_id)
+        if year is None:
+            return None
+        return in_progress(source, message_id, year, None,
+                           f"year {year} is closed and its sweep under way in another process,"
+                           " or stopped: if no outcome follows, send the message again to "
+                           "resume it")
 
     # Audit.
 

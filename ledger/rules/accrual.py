@@ -7,7 +7,7 @@ from typing import Any
 
 from ledger.money import format_hundredths
 from ledger.rules import cpf
-from ledger.rules.book import in_unit, unit_on
+from ledger.rules.book import HOURS, in_unit, unit_on
 from ledger.rules.common import (
     Context,
     Incoming,
@@ -23,8 +23,7 @@ from ledger.state import PersonState
 
 
 def years_with_facts(state: PersonState) -> set[int]:
-    years = (cpf.year_of_fact(fact) for fact in state.facts.values())
-    return {year for year in years if year is not None}
+    return state.accrual_years()
 
 
 def _retired_on(state: PersonState) -> dt.date | None:
@@ -32,16 +31,18 @@ def _retired_on(state: PersonState) -> dt.date | None:
 
 
 def compute(
-    state: PersonState, year: int, on: dt.date, context: Context
+    state: PersonState, year: int, on: dt.date, context: Context, *, with_balance: bool = True
 ) -> tuple[cpf.Entitlement, int, int, int, str]:
-    """(entitlement, entitled and ceiling in the posting unit, statutory balance, unit)."""
+    """(entitlement, entitled and ceiling in the posting unit, statutory balance, unit).
+    Without `with_balance`, the balance (a fold over the person's postings) is computed only
+    when the year's regime needs it (hours: the rate depends on it) and is 0 otherwise."""
     parameters = context.parameters
-    book = book_on(state, on, parameters)
-    balance = statutory_balance(book, parameters)
+    needed = with_balance or parameters.get("cpf_unit", dt.date(year, 1, 1)) == HOURS
+    balance = statutory_balance(book_on(state, on, parameters), parameters) if needed else 0
     unit = unit_on(parameters, on)
     result = cpf.entitlement(
         year,
-        state.facts,
+        state.facts_for_year(year, cpf.STATUS_FACT_TYPES),
         parameters,
         retired_on=_retired_on(state),
         statutory_balance=balance,
@@ -178,7 +179,8 @@ def pending_entitlement(
     """An open year's entitlement as if closed at the start of the next year: (entitled,
     ceiling, unit, explanation). The room left under the ceiling is applied by `pending`."""
     on = dt.date(year + 1, 1, 1)
-    result, entitled, ceiling_amount, _, unit = compute(state, year, on, context)
+    result, entitled, ceiling_amount, _, unit = compute(state, year, on, context,
+                                                        with_balance=False)
     return entitled, ceiling_amount, unit, result.explanation
 
 

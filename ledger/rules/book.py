@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger.parameters import Parameters
@@ -131,6 +131,11 @@ class _Folder:
             (p for p in postings if p["on"] <= self.book.as_of.isoformat()),
             key=lambda posting: posting["on"],
         )
+        self.apply_all(ordered)
+        return self.finish()
+
+    def apply_all(self, ordered: Iterable[Posting]) -> None:
+        """Fold postings already in date order (and dated on or before `book.as_of`)."""
         for posting in ordered:
             day = dt.date.fromisoformat(posting["on"])
             self._start_tracking(day)
@@ -138,9 +143,26 @@ class _Folder:
             self._apply(posting)
             self._reclose(posting, day)
             self._track()
+
+    def finish(self) -> Book:
         self._pass_checkpoints(self.book.as_of)
         self._start_tracking(self.book.as_of + dt.timedelta(days=1))
         return self.book
+
+    def copy(self, as_of: dt.date) -> _Folder:
+        """This fold so far, to go on with as of `as_of` (no tracking: see `FoldMemo`)."""
+        assert self.track_from is None and self.book.minimum is None
+        other = object.__new__(_Folder)
+        other.parameters, other.grant_defs, other.switch = (
+            self.parameters, self.grant_defs, self.switch)
+        other.track_from = None
+        other.checkpoints = list(self.checkpoints)
+        book = self.book
+        other.book = Book(as_of=as_of, unit=book.unit, balances=dict(book.balances),
+                          points=book.points, held=dict(book.held),
+                          grants={g: replace(view) for g, view in book.grants.items()},
+                          derived=list(book.derived))
+        return other
 
     def _pass_checkpoints(self, until: dt.date) -> None:
         """Conversion and grant closings dated on or before `until` happen before the
@@ -290,7 +312,63 @@ def fold(
     every bucket on any day after it (so that a decision never spends what a later-dated
     decision already holds)."""
     folder = _Folder(parameters, grants, as_of, track_from)
-    book = folder.run(list(postings))
+    return _in_unit_of_day(folder.run(list(postings)), folder)
+
+
+def _in_unit_of_day(book: Book, folder: _Folder) -> Book:
     if book.as_of >= folder.switch:
         book.unit = EUR
     return book
+
+
+@dataclass(slots=True)
+class FoldMemo:
+    """A fold paused after the first `count` postings of a person (in recording order), all
+    dated on or before `frontier`. Postings mostly arrive in date order, so the next fold
+    as of a later day goes on from here with the new postings only: its cost no longer grows
+    with the history. Transient (never stored); rebuilt when its assumptions break."""
+
+    parameters: Parameters
+    closings: dict[str, tuple[str, str] | None]
+    count: int
+    frontier: str
+    folder: _Folder
+
+
+def fold_remembered(
+    postings: Sequence[Posting],
+    grants: Mapping[str, Mapping[str, Any]],
+    as_of: dt.date,
+    parameters: Parameters,
+    memo: FoldMemo | None,
+) -> tuple[Book, FoldMemo | None]:
+    """`fold(postings, grants, as_of, parameters)`, going on from `memo` when it can; the
+    memo to keep for the next call (None when this history cannot be folded that way)."""
+    memo = _advanced(memo, postings, grants, as_of, parameters)
+    if memo is None:
+        return fold(postings, grants, as_of, parameters), None
+    folder = memo.folder.copy(as_of)
+    return _in_unit_of_day(folder.finish(), folder), memo
+
+
+def _advanced(
+    memo: FoldMemo | None,
+    postings: Sequence[Posting],
+    grants: Mapping[str, Mapping[str, Any]],
+    as_of: dt.date,
+    parameters: Parameters,
+) -> FoldMemo | None:
+    closings = {grant_id: grant_closing(grant) for grant_id, grant in grants.items()}
+    if (memo is None or memo.parameters is not parameters or memo.closings != closings
+            or memo.count > len(postings)):
+        memo = FoldMemo(parameters, closings, 0, "", _Folder(parameters, grants, dt.date.max, None))
+    new = postings[memo.count:]
+    day = as_of.isoformat()
+    if memo.frontier > day or any(p["on"] > day for p in new):
+        return None  # as of a day before postings already known: a plain fold
+    if any(p["on"] < memo.frontier for p in new):  # dated before what was folded: refold
+        return _advanced(None, postings, grants, as_of, parameters)
+    memo.folder.apply_all(sorted(new, key=lambda posting: posting["on"]))
+    memo.count = len(postings)
+    memo.frontier = max((p["on"] for p in new), default=memo.frontier)
+    return memo

@@ -39,10 +39,9 @@ def quarter_key(year: int, quarter: int) -> str:
 def _factors(state: PersonState, year: int, quarter: int) -> set[str]:
     """Factors of one quarter: the union over every employer's declaration."""
     factors: set[str] = set()
-    for fact in state.facts.values():
+    for fact in state.facts_of_type(EXPOSURE_TYPE):
         data = fact["data"]
-        exposed = fact["type"] == EXPOSURE_TYPE and int(data["year"]) == year
-        if exposed and quarter in data["quarters"]:
+        if int(data["year"]) == year and quarter in data["quarters"]:
             factors.update(data["factors"])
     return factors
 

@@ -41,9 +41,8 @@ def _number(value: Any) -> float:
 def _qualifying(state: PersonState, activity: str, year: int) -> list[Mapping[str, Any]]:
     facts = [
         fact["data"]
-        for fact in state.facts.values()
-        if fact["type"] == CEC_TYPE
-        and fact["data"]["activity"] == activity
+        for fact in state.facts_of_type(CEC_TYPE)
+        if fact["data"]["activity"] == activity
         and int(fact["data"]["year"]) == year
     ]
     return sorted(facts, key=lambda data: str(data["validated_on"]))

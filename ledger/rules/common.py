@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.parameters import Parameters
-from ledger.rules.book import Book, fold
+from ledger.rules.book import Book, fold_remembered
 from ledger.state import Change, PersonState, Posting
 
 FAR_FUTURE = dt.date(9000, 1, 1)  # far enough, and still +1 day safe
@@ -88,7 +88,10 @@ def posting(
 
 
 def book_on(state: PersonState, on: dt.date, parameters: Parameters) -> Book:
-    return fold(state.postings, state.grants, on, parameters)
+    """The person's balances as of `on`, going on from the state's last fold when it can."""
+    book, state.fold_memo = fold_remembered(state.postings, state.grants, on, parameters,
+                                            state.fold_memo)
+    return book
 
 
 def statutory_balance(book: Book, parameters: Parameters) -> int:

@@ -15,9 +15,12 @@ from typing import Any
 from ledger.money import ceil_cents, ceil_whole_hour, format_hundredths, parse_hundredths
 from ledger.parameters import Parameters
 from ledger.rules.book import EUR, HOURS, in_unit
+from ledger.state import fact_year
 
 Fact = Mapping[str, Any]
 ACCRUAL_FACT_TYPES = frozenset({"employment.declared", "self_employment.declared"})
+# Facts that shape every year from theirs on (the profile), whatever year they were declared.
+STATUS_FACT_TYPES = ("qualification.declared", "disability.recognised")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +37,7 @@ class Entitlement:
 
 def year_of_fact(fact: Fact) -> int | None:
     """The acquisition year a fact feeds, if it feeds one."""
-    data = fact["data"]
-    if fact["type"] == "employment.declared":
-        return int(str(data["period_start"])[:4])
-    if fact["type"] == "self_employment.declared":
-        return int(data["year"])
-    return None
+    return fact_year(fact["type"], fact["data"])
 
 
 def _year_start(year: int) -> dt.date:
@@ -63,13 +61,21 @@ def salaried_ratio(
     """min(1, sum of hours_worked / reference_hours) and the hours worked (hundredths)."""
     ratio = Fraction(0)
     hours_total = 0
+    whole: dict[int, int] = {}  # reference -> hours of the periods that count whole
     for data in periods:
         share = _period_share(data, retired_on)
         hours = parse_hundredths(data["hours_worked"])
         reference = parse_hundredths(data.get("reference_hours", "1607"))
         hours_total += hours
-        if reference > 0:
+        if reference <= 0:
+            continue
+        if share == 1:
+            whole[reference] = whole.get(reference, 0) + hours
+        else:
             ratio += Fraction(hours, reference) * share
+    # Exact either way; one Fraction per reference rather than per period (they are slow).
+    for reference, hours in whole.items():
+        ratio += Fraction(hours, reference)
     return min(Fraction(1), ratio), hours_total
 
 

@@ -20,8 +20,7 @@ def check(incoming: Incoming, state: PersonState, context: Context) -> None:
     if not context.parameters.flag("dif_registration_open", registered_on):
         raise Rejected("dif_registration_closed",
                        f"DIF registration closed on {registered_on.isoformat()}")
-    active = [key for key, fact in state.facts.items() if fact["type"] == DIF_TYPE]
-    if active and incoming.supersedes is None:
+    if state.has_facts_of_type(DIF_TYPE) and incoming.supersedes is None:
         raise Rejected("dif_already_registered",
                        "a DIF registration exists; a new one must supersede it")
 
@@ -29,7 +28,7 @@ def check(incoming: Incoming, state: PersonState, context: Context) -> None:
 def reconcile(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     """Post the active registration's value minus what was already posted."""
     parameters = context.parameters
-    active = [fact for fact in state.facts.values() if fact["type"] == DIF_TYPE]
+    active = state.facts_of_type(DIF_TYPE)
     previous = state.credited.get(DIF_KEY)
     first_on = str(active[0]["data"]["registered_on"]) if active else incoming.published_on
     on = later(first_on, None if previous is None else previous.get("on"))

@@ -64,12 +64,11 @@ def _order_unit(incoming_data: Mapping[str, Any], on: dt.date, parameters: Param
 
 
 def _jobseeker_on(state: PersonState, on: dt.date) -> bool:
-    for fact in state.facts.values():
-        if fact["type"] == JOBSEEKER_TYPE:
-            data = fact["data"]
-            end = day(data["to"]) if data.get("to") else FAR_FUTURE
-            if day(data["from"]) <= on <= end:
-                return True
+    for fact in state.facts_of_type(JOBSEEKER_TYPE):
+        data = fact["data"]
+        end = day(data["to"]) if data.get("to") else FAR_FUTURE
+        if day(data["from"]) <= on <= end:
+            return True
     return False
 
 

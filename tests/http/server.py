@@ -26,6 +26,9 @@ STOP_TIMEOUT_SECONDS = 30
 POLL_INTERVAL_SECONDS = 0.1
 REQUEST_TIMEOUT_SECONDS = 120
 LOG_TAIL_CHARS = 4_000
+# A year close posted over HTTP is swept in the background: its status is polled until then.
+CLOSE_TIMEOUT_SECONDS = 120
+CLOSE_POLL_SECONDS = 0.05
 SECRET = "http-tests-person-key-secret"
 # One token per scope, and the name of its client in the tokens file.
 TOKENS = {scope: f"token-for-{scope}-0123456789" for scope in ("ingest", "read", "audit", "admin")}
@@ -89,6 +92,42 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def post(self, messages: list[dict[str, Any]]) -> dict[str, int]:
+        """Post messages as a client would: runs of ordinary messages as arrays, each year close
+        alone, waiting for its sweep to end. Counts by outcome."""
+        ingest = self.client(scope="ingest")
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        run: list[dict[str, Any]] = []
+        for message in [*messages, None]:
+            if message is not None and message["type"] != "accrual.year.closed":
+                run.append(message)
+                continue
+            if run:
+                response = ingest.post("/v1/messages", json=run)
+                assert response.status_code == 200, response.text
+                for outcome, count in response.json()["counts"].items():
+                    counts[outcome] += count
+                run = []
+            if message is not None:
+                counts[self.close(ingest, message)["outcome"]] += 1
+        return counts
+
+    def close(self, client: httpx.Client, message: dict[str, Any]) -> dict[str, Any]:
+        """Post a year close (202) and follow its status until the outcome is recorded."""
+        response = client.post("/v1/messages", json=message)
+        assert response.status_code in (200, 202), response.text
+        if response.status_code == 200:
+            return dict(response.json()["outcomes"][0])
+        location = response.headers["location"]
+        deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            status = client.get(location)
+            if status.status_code == 200:
+                return dict(status.json())
+            assert status.status_code == 202, status.text
+            time.sleep(CLOSE_POLL_SECONDS)
+        raise AssertionError(f"close {location} did not end within {CLOSE_TIMEOUT_SECONDS} s")
 
     def ledger(self) -> Ledger:
         """A ledger on the server's store, with its settings (the caller closes it)."""

@@ -36,8 +36,7 @@ def loaded(server: Server) -> None:
         messages += [feeds.topup(feed, person, 1, "300.00", GRANTED_ON,
                                  earmarked_certifications=[CERTIFICATION]),
                      feeds.topup(feed, person, 2, "200.00", GRANTED_ON)]
-    response = server.client(scope="ingest").post("/v1/messages", json=messages)
-    assert response.json()["counts"]["accepted"] == len(messages), response.text
+    assert server.post(messages)["accepted"] == len(messages)
     server.project()
 
 

@@ -46,9 +46,7 @@ def _schemathesis() -> list[str]:
 
 def test_responses_match_the_document(postgres_server: Server, tmp_path: Path) -> None:
     feed = Feed("st")
-    postgres_server.client(scope="ingest").post(
-        "/v1/messages", json=[*career(feed, "A", range(2019, 2023)),
-                              *closes(feed, range(2019, 2022))])
+    postgres_server.post([*career(feed, "A", range(2019, 2023)), *closes(feed, range(2019, 2022))])
     postgres_server.project()
     command = [*_schemathesis(), "run", postgres_server.base_url + "/openapi.json",
                "--checks", ",".join(CHECKS), "--max-examples", str(EXAMPLES_PER_OPERATION),

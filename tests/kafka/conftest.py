@@ -7,7 +7,7 @@ import os
 import pytest
 
 # Messages of the demo feed in the crash test: the default suite's size, and the full one.
-FEED_MESSAGES_DEFAULT = 20_000
+FEED_MESSAGES_DEFAULT = 10_000
 FEED_MESSAGES_FULL = 100_000
 FULL_VARIABLE = "CPA_KAFKA_FULL"
 

@@ -16,7 +16,7 @@ absorbed NIA after its merge keep their own key, so a merged account may record 
 another order than the file: for the identifiers of a merge the account's version and balances
 are compared, not its internal fact sequence.
 
-Size: `--kafka-full` (or CPA_KAFKA_FULL=1) for 100 000 messages; 20 000 by default.
+Size: `--kafka-full` (or CPA_KAFKA_FULL=1) for 100 000 messages; 10 000 by default.
 """
 
 from __future__ import annotations
