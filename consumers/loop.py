@@ -46,7 +46,7 @@ from consumers.positions import (
     dead_letter_trackings,
     recorded_trackings,
 )
-from ledger.application import Ledger
+from ledger.application import ConflictingWriters, Ledger
 from ledger.batch import Result
 
 
@@ -245,7 +245,7 @@ class InboundLoop:
                 [entry.item for entry in transaction],
                 fallback_keys=[entry.fallback_key for entry in transaction],
                 trackings=trackings, channel="kafka")
-        except RuntimeError as error:  # the ledger's "kept conflicting" after its retries
+        except ConflictingWriters as error:
             if self.positions_moved():
                 raise PositionsMoved(f"positions of {sorted(recorded)} moved") from error
             raise

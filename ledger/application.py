@@ -12,7 +12,7 @@ import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
@@ -42,6 +42,11 @@ from schemas import Message, Rejection
 
 Item = Message | Rejection
 YEAR_CLOSE_TYPE = "accrual.year.closed"
+T = TypeVar("T")
+
+
+class ConflictingWriters(RuntimeError):
+    """A batch kept conflicting with other writers past `BATCH_CONFLICT_RETRIES_MAX` tries."""
 
 
 def database_environment(database_url: str) -> dict[str, str]:
@@ -130,10 +135,21 @@ class Ledger:
         self, segment: list[tuple[tuple[str, str], Item]], trackings: Sequence[Tracking],
         channel: str | None,
     ) -> list[Result]:
+        def decide_segment(batch: Batch) -> list[Result]:
+            self._decide_segment(segment, batch, channel)
+            return batch.results
+
+        return self.write_batch(decide_segment, trackings)
+
+    def write_batch(self, decide: Callable[[Batch], T], trackings: Sequence[Tracking] = ()) -> T:
+        """The one way to write: `decide` fills a fresh batch (accounts loaded with
+        `load_account`, changes recorded with `record`), then the batch's events, outcomes,
+        index rows and `trackings` commit in one transaction. A concurrent writer's conflict
+        (optimistic concurrency) rolls it back and `decide` runs again from fresh state."""
         for _ in range(limits.BATCH_CONFLICT_RETRIES_MAX):
             batch = Batch()
             try:
-                self._decide_segment(segment, batch, channel)
+                decided = decide(batch)
                 self._save(batch, trackings)
             except IntegrityError:
                 self._evict(batch.touched)
@@ -141,15 +157,17 @@ class Ledger:
             except BaseException:
                 self._evict(batch.touched)
                 raise
-            return batch.results
-        raise RuntimeError("batch kept conflicting with concurrent writers; giving up")
+            return decided
+        raise ConflictingWriters(
+            f"the batch conflicted with concurrent writers {limits.BATCH_CONFLICT_RETRIES_MAX}"
+            " times; giving up")
 
     def _decide_segment(
         self, segment: list[tuple[tuple[str, str], Item]], batch: Batch, channel: str | None
     ) -> None:
         existing = self.app.ledger_recorder.select_receipts(key for key, _ in segment)
         self._prefetch((item for key, item in segment if key not in existing), batch)
-        context = self._context()
+        context = self.context()
         for key, item in segment:
             prior = batch.seen.get(key) or existing.get(key)
             if prior is not None:
@@ -209,11 +227,13 @@ class Ledger:
                 notes = self._merge(account, message, batch, context)
             else:
                 notes = self._apply(account, _incoming(message), context, batch)
-        except (Rejected, InvalidPerson) as refusal:
-            reason = getattr(refusal, "reason", "invalid_person")
-            detail = getattr(refusal, "detail", str(refusal))
-            self._receipt(batch, key, message.digest, "rejected", reason, detail, account_key,
-                          message.type, channel)
+        except Rejected as refusal:
+            self._receipt(batch, key, message.digest, "rejected", refusal.reason, refusal.detail,
+                          account_key, message.type, channel)
+            return
+        except InvalidPerson as refusal:
+            self._receipt(batch, key, message.digest, "rejected", InvalidPerson.reason,
+                          str(refusal), account_key, message.type, channel)
             return
         self._receipt(batch, key, message.digest, "accepted", None, "; ".join(notes),
                       account.person_key, message.type, channel)
@@ -230,11 +250,11 @@ class Ledger:
                 assert index == 0, "a rejection after a recorded step is a programming error"
                 raise
             if outcome.changes or index == 0:
-                self._record(account, incoming, outcome, batch)
+                self.record(account, incoming, outcome, batch)
             notes.extend(outcome.notes)
         return notes
 
-    def _record(
+    def record(
         self, account: PersonAccount, incoming: Incoming, outcome: Outcome, batch: Batch
     ) -> None:
         account.record(incoming.source, incoming.message_id, incoming.type, outcome.changes,
@@ -247,25 +267,25 @@ class Ledger:
     ) -> None:
         """Settle closed years that the closing sweep has not reached for this person yet."""
         for close, outcome in settlements_due(account.state, context):
-            self._record(account, close, outcome, batch)
+            self.record(account, close, outcome, batch)
 
     def _merge(
         self, survivor: PersonAccount, message: Message, batch: Batch, context: Context
     ) -> list[str]:
         absorbed_key = self.person_key(str(message.data["absorbed"]))
-        absorbed = self._load(absorbed_key, batch)
+        absorbed = self.load_account(absorbed_key, batch)
         incoming = _incoming(message)
         gone, moved = merge(survivor.state, absorbed.state, absorbed_key, incoming)
-        self._record(absorbed, incoming, gone, batch)
-        self._record(survivor, incoming, moved, batch)
+        self.record(absorbed, incoming, gone, batch)
+        self.record(survivor, incoming, moved, batch)
         followup = reconcile_everything(survivor.state, incoming, context)
         if followup.changes:
-            self._record(survivor, incoming, followup, batch)
+            self.record(survivor, incoming, followup, batch)
         return gone.notes + moved.notes + followup.notes
 
     # Accounts.
 
-    def _load(self, key: str, batch: Batch) -> PersonAccount:
+    def load_account(self, key: str, batch: Batch) -> PersonAccount:
         """The account of a person key, opened (unsaved) when the ledger never saw it."""
         account_id = aggregate_id(key)
         account: PersonAccount | None = batch.touched.get(account_id) or self._cache.get(
@@ -314,11 +334,11 @@ class Ledger:
 
     def _account(self, key: str, batch: Batch) -> PersonAccount:
         """The account that answers for a person key, following identity merges."""
-        account = self._load(key, batch)
+        account = self.load_account(key, batch)
         for _ in range(limits.MERGE_CHAIN_LENGTH_MAX):
             if account.state.merged_into is None:
                 return account
-            account = self._load(account.state.merged_into, batch)
+            account = self.load_account(account.state.merged_into, batch)
         raise RuntimeError(f"merge chain longer than {limits.MERGE_CHAIN_LENGTH_MAX}")
 
     def _remember(self, account: PersonAccount) -> None:
@@ -355,7 +375,7 @@ class Ledger:
 
     # The calendar of closed years.
 
-    def _calendar(self) -> LedgerCalendar:
+    def calendar(self) -> LedgerCalendar:
         try:
             calendar: object = self.app.repository.get(CALENDAR_ID)
         except AggregateNotFoundError:
@@ -363,15 +383,15 @@ class Ledger:
         assert isinstance(calendar, LedgerCalendar)
         return calendar
 
-    def _context(self) -> Context:
-        return Context(self.parameters, self._calendar().closed_years())
+    def context(self) -> Context:
+        return Context(self.parameters, self.calendar().closed_years())
 
     def closed_years(self) -> dict[int, str]:
-        return self._calendar().closed_years()
+        return self.calendar().closed_years()
 
     def year_closed_by(self, source: str, message_id: str) -> int | None:
         """The year that this message marked closed, if any (its sweep may still be going)."""
-        for year, record in self._calendar().closed.items():
+        for year, record in self.calendar().closed.items():
             if (record["source"], record["message_id"]) == (source, message_id):
                 return int(year)
         return None

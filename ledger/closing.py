@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 
 from ledger import limits
 from ledger.batch import Batch, Result, now
@@ -87,7 +87,7 @@ def _mark_closed(
     ledger: Ledger, year: int, credited_on: str, message: Item
 ) -> tuple[str, str] | None:
     """Record the year in the calendar; a refusal when another message closed it."""
-    calendar = ledger._calendar()
+    calendar = ledger.calendar()
     existing = calendar.closed.get(str(year))
     if existing is None:
         calendar.close_year(year, credited_on, str(message.source), str(message.message_id))
@@ -102,7 +102,7 @@ def _mark_closed(
 def _sweep(ledger: Ledger, year: int, credited_on: str, incoming: Incoming,
            progress: Callable[[int], None] | None) -> int:
     settled, after = 0, ""
-    context = ledger._context()
+    context = ledger.context()
     while True:
         keys = ledger.app.ledger_recorder.select_year_persons(
             year, after, limits.YEAR_CLOSE_PERSONS_PER_BATCH
@@ -123,19 +123,8 @@ def _settle_page(
     incoming: Incoming,
     context: Context,
 ) -> int:
-    for _ in range(limits.BATCH_CONFLICT_RETRIES_MAX):
-        batch = Batch()
-        try:
-            count = _settle_accounts(ledger, batch, keys, year, credited_on, incoming, context)
-            ledger._save(batch, ())
-        except IntegrityError:
-            ledger._evict(batch.touched)
-            continue
-        except BaseException:
-            ledger._evict(batch.touched)
-            raise
-        return count
-    raise RuntimeError("year close page kept conflicting with concurrent writers")
+    return ledger.write_batch(
+        lambda batch: _settle_accounts(ledger, batch, keys, year, credited_on, incoming, context))
 
 
 def _settle_accounts(
@@ -150,12 +139,12 @@ def _settle_accounts(
     count = 0
     ledger.prefetch_accounts((aggregate_id(key) for key in keys), batch)
     for key in keys:
-        account = ledger._load(key, batch)
+        account = ledger.load_account(key, batch)
         state = account.state
         if state.merged_into is not None or str(year) in state.years:
             continue
         outcome = accrual.settle(state, year, credited_on, incoming, context)
-        ledger._record(account, incoming, outcome, batch)
+        ledger.record(account, incoming, outcome, batch)
         count += 1
     return count
 

@@ -5,7 +5,7 @@ withdrawal) superseded when they change, and one account document per person wit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -13,12 +13,14 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
-from ledger.domain import LedgerCalendar, PersonAccount
+from ledger.domain import LedgerCalendar
 from ledger.parameters import Parameters
 from ledger.rules import accrual, cpf
 from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
+from projections.model import Projected
+from projections.pending import PendingYears
 from projections.schema import Names
 from projections.tracker import PersonTracker
 
@@ -46,9 +48,11 @@ _SUPERSEDED_AT = -1
 _DERIVED = -2
 
 
-def account_document(state: PersonState, parameters: Parameters) -> dict[str, Any]:
+def account_document(state: PersonState, parameters: Parameters,
+                     pending: PendingYears | None = None) -> dict[str, Any]:
     """What the balance query needs besides postings: a function of the person's state only
-    (the query drops pending years that the calendar has closed since)."""
+    (the query drops pending years that the calendar has closed since). `pending` remembers
+    open years' rows between calls (the projector's, event after event)."""
     context = Context(parameters, {})
     with_facts = accrual.years_with_facts(state)
     return {
@@ -58,7 +62,7 @@ def account_document(state: PersonState, parameters: Parameters) -> dict[str, An
         "absorbed": state.absorbed,
         "grants": state.grants,
         "status_facts": _status_facts(state),
-        "pending": _pending(state, context),
+        "pending": (pending or PendingYears()).current(state, context),
         # Settled years that still have facts (a year whose facts were all retracted since is
         # no longer pending: `accrual.pending` lists years with facts only).
         "settled": {year: {"settled_on": r["settled_on"], "credited": r["credited"],
@@ -75,20 +79,10 @@ def _status_facts(state: PersonState) -> dict[str, Any]:
     return {key: state.facts[key] for key in sorted(keys, key=lambda k: state.facts[k]["seq"])}
 
 
-def _pending(state: PersonState, context: Context) -> list[dict[str, Any]]:
-    """Unclosed years: their entitlement before the ceiling (the query applies the room)."""
-    rows = []
-    for year in sorted(accrual.years_with_facts(state)):
-        if str(year) in state.years:
-            continue
-        entitled, ceiling, unit, explanation = accrual.pending_entitlement(state, year, context)
-        rows.append({"year": year, "entitled": entitled, "ceiling": ceiling, "unit": unit,
-                     "explanation": explanation})
-    return rows
-
-
 class BalancesProjection:
     name = "balances"
+    needs_events = True
+    needs_states = True
 
     def __init__(self, tracker: PersonTracker, parameters: Parameters) -> None:
         self.tracker = tracker
@@ -108,28 +102,34 @@ class BalancesProjection:
         self.years: list[tuple[int, str, int, str]] = []
         self.touched: set[str] = set()  # persons whose cached balance document is now stale
 
-    def load(self, curs: Cursor[DictRow], names: Names) -> None:
+    def forget(self) -> None:
+        self.reset()
+        self.loaded_closed_years = False
+
+    def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
         if self.loaded_closed_years:
             return
         curs.execute(SQL("SELECT year, credited_on FROM {}").format(names.table("closed_years")))
         self.closed_years = {r["year"]: r["credited_on"].isoformat() for r in curs.fetchall()}
         self.loaded_closed_years = True
 
-    def handle(self, event: Any, notification_id: int, before: PersonState | None) -> None:
+    def handle(self, item: Projected) -> None:
+        event, notification_id, before = item.event, item.notification_id, item.before
         recorded_at = event.timestamp.isoformat()
         if isinstance(event, LedgerCalendar.YearClosed):
             self.closed_years[event.year] = event.credited_on
             self.years.append((event.year, event.credited_on, notification_id, recorded_at))
             return
-        if before is None or not _is_person_event(event):
+        if before is None:
             return
         extra = self.tracker.extra.get(event.originator_id)
         if extra is None:
             # What the previous event left, recomputed from the state: a restarted runner
             # writes exactly what an uninterrupted one writes. A new account has written nothing.
-            extra = {"derived": [], "document": b""} if event.originator_version == 1 \
-                else self._written(before)
-        state = self.tracker.after(event, before)
+            extra = {"derived": [], "document": b"", "pending": PendingYears()} \
+                if event.originator_version == 1 else self._written(before)
+        extra["pending"].forget_stale(getattr(event, "changes", ()), before)
+        state = item.after()
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
         self._own_postings(event, notification_id, state.person_key, recorded_at)
@@ -154,9 +154,11 @@ class BalancesProjection:
         return False
 
     def _written(self, state: PersonState) -> dict[str, Any]:
+        pending = PendingYears()
         return {
             "derived": fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived,
-            "document": orjson.dumps(account_document(state, self.parameters)),
+            "document": orjson.dumps(account_document(state, self.parameters, pending)),
+            "pending": pending,
         }
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
@@ -207,7 +209,7 @@ class BalancesProjection:
 
     def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
                  recorded_at: str) -> None:
-        document = orjson.dumps(account_document(state, self.parameters))
+        document = orjson.dumps(account_document(state, self.parameters, extra["pending"]))
         if extra.get("document") == document:
             return
         extra["document"] = document
@@ -224,7 +226,7 @@ class BalancesProjection:
             curs.executemany(
                 SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s"
                     " AND superseded_at IS NULL").format(postings), self.superseded_people)
-        _copy(curs, postings, _POSTING_COLUMNS, self.postings)
+        copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
         if self.accounts:
             curs.executemany(
                 SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
@@ -234,11 +236,11 @@ class BalancesProjection:
                 .format(names.table("accounts")),
                 [(key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()],
             )
-        _copy(curs, names.table("account_history"),
+        copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
-        _copy(curs, names.table("closed_years"), "year, credited_on, notification_id, recorded_at",
-              self.years)
+        copy_rows(curs, names.table("closed_years"),
+                  "year, credited_on, notification_id, recorded_at", self.years)
         if self.touched:
             invalidate(curs, names, sorted(self.touched))
         self.reset()
@@ -282,11 +284,7 @@ def clean_old_bodies(datastore: Any, names: Names, today: dt.date) -> int:
             after = row["last"]
 
 
-def _is_person_event(event: Any) -> bool:
-    return isinstance(event, PersonAccount.Applied | PersonAccount.Opened)
-
-
-def _copy(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
+def copy_rows(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:
     """COPY rows in (the fastest bulk path of PostgreSQL)."""
     if not rows:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -12,7 +13,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
-from projections.balances import _copy
+from projections.balances import copy_rows
+from projections.model import Projected
 from projections.schema import Names
 
 GENESIS_LINK = "0" * 64
@@ -26,21 +28,30 @@ CREDIT_KINDS = frozenset({
 
 class AccrualsProjection:
     name = "accruals"
+    needs_events = True
+    needs_states = True  # for the person key of each event
 
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
 
-    def handle(self, event: Any, notification_id: int, person_key: str | None) -> None:
+    def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
+        return
+
+    def handle(self, item: Projected) -> None:
+        person_key = item.person_key
         if person_key is None:
             return
-        recorded_at = event.timestamp.isoformat()
-        for change in getattr(event, "changes", ()):
+        recorded_at = item.event.timestamp.isoformat()
+        for change in getattr(item.event, "changes", ()):
             if change["kind"] == "year_settled":
-                self.rows.append((person_key, notification_id, change["year"], recorded_at,
+                self.rows.append((person_key, item.notification_id, change["year"], recorded_at,
                                   orjson.dumps(change.get("explanation", {})).decode()))
 
+    def forget(self) -> None:
+        self.rows = []
+
     def flush(self, curs: Cursor[DictRow], names: Names) -> None:
-        _copy(curs, names.table("accruals"),
+        copy_rows(curs, names.table("accruals"),
               "person_key, notification_id, year, recorded_at, explanation", self.rows)
         self.rows = []
 
@@ -58,6 +69,8 @@ class AuditChainProjection:
     """A hash chain over the event log in notification order, and one per person."""
 
     name = "audit_chain"
+    needs_events = False
+    needs_states = False
 
     def __init__(self) -> None:
         self.last_link: str | None = None
@@ -65,7 +78,8 @@ class AuditChainProjection:
         self.rows: list[tuple[Any, ...]] = []
         self.heads: dict[uuid.UUID, tuple[int, str]] = {}
 
-    def load(self, curs: Cursor[DictRow], names: Names, originators: set[uuid.UUID]) -> None:
+    def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
+        originators = {notification.originator_id for notification in notifications}
         if self.last_link is None:
             curs.execute(SQL("SELECT link FROM {} ORDER BY notification_id DESC LIMIT 1")
                          .format(names.table("audit_chain")))
@@ -85,8 +99,9 @@ class AuditChainProjection:
         while len(self.person_links) > CHAINED_PERSONS_MAX:
             self.person_links.popitem(last=False)
 
-    def handle(self, notification: Any) -> None:
+    def handle(self, item: Projected) -> None:
         assert self.last_link is not None, "load() first"
+        notification = item.notification
         digest = event_hash(notification.topic, notification.state)
         self.last_link = chain(self.last_link, digest)
         _, previous = self.person_links.get(notification.originator_id, (0, GENESIS_LINK))
@@ -98,7 +113,7 @@ class AuditChainProjection:
                           self.last_link, person_link))
 
     def flush(self, curs: Cursor[DictRow], names: Names) -> None:
-        _copy(curs, names.table("audit_chain"), "notification_id, originator_id,"
+        copy_rows(curs, names.table("audit_chain"), "notification_id, originator_id,"
               " originator_version, topic, event_hash, link, person_link", self.rows)
         if self.heads:
             curs.executemany(
@@ -113,6 +128,7 @@ class AuditChainProjection:
     def forget(self) -> None:
         self.last_link = None
         self.person_links.clear()
+        self.rows, self.heads = [], {}
 
 
 class StatisticsProjection:
@@ -120,14 +136,22 @@ class StatisticsProjection:
     an identity merge makes, so nothing counts twice)."""
 
     name = "statistics"
+    needs_events = True
+    needs_states = False
 
     def __init__(self) -> None:
         self.sums: dict[tuple[int, str, str, str], int] = {}
 
-    def handle(self, event: Any) -> None:
-        for change in getattr(event, "changes", ()):
+    def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
+        return
+
+    def handle(self, item: Projected) -> None:
+        for change in getattr(item.event, "changes", ()):
             if change["kind"] == "posted":
                 self._count(change["posting"])
+
+    def forget(self) -> None:
+        self.sums = {}
 
     def _count(self, posting: dict[str, Any]) -> None:
         measure = _measure(posting)

@@ -17,8 +17,8 @@ from psycopg.sql import SQL
 
 from ledger import limits
 from ledger.application import Ledger
-from ledger.domain import PersonAccount
 from projections.balances import BalancesProjection, clean_old_bodies
+from projections.model import Projected, ReadModel
 from projections.models import AccrualsProjection, AuditChainProjection, StatisticsProjection
 from projections.schema import PROJECTIONS, Names, create_positions, create_tables
 from projections.tracker import PersonTracker
@@ -49,10 +49,11 @@ class Runner:
         self.position_name = position_name
         self.page_size = page_size
         self.tracker = PersonTracker(self.app)
-        self.balances = BalancesProjection(self.tracker, ledger.parameters)
-        self.accruals = AccrualsProjection()
-        self.chain = AuditChainProjection()
-        self.statistics = StatisticsProjection()
+        # In this order: the balances read each person's state before an event, then apply it.
+        every: list[ReadModel] = [BalancesProjection(self.tracker, ledger.parameters),
+                                  AccrualsProjection(),
+                                  AuditChainProjection(), StatisticsProjection()]
+        self.models = [model for model in every if model.name in self.enabled]
 
     def datastore(self) -> Any:
         return self.app.recorder.datastore  # type: ignore[attr-defined]
@@ -107,48 +108,27 @@ class Runner:
 
     def project(self, curs: Cursor[DictRow], notifications: Sequence[Any]) -> None:
         """Every read model's rows for these notifications, written in `curs`'s transaction."""
-        if "balances" in self.enabled:
-            self.balances.load(curs, self.names)
-        if "audit_chain" in self.enabled:
-            self.chain.load(curs, self.names, {n.originator_id for n in notifications})
-        decoding = bool(self.enabled - {"audit_chain"})
-        events = [self.app.mapper.to_domain_event(n) for n in notifications] if decoding else []
-        if self.enabled & {"balances", "accruals"}:
-            self.tracker.prefetch(events)
-        for index, notification in enumerate(notifications):
-            if "audit_chain" in self.enabled:
-                self.chain.handle(notification)
-            if decoding:
-                self._person_models(events[index], notification.id)
-        for projection in (self.balances, self.accruals, self.chain, self.statistics):
-            if projection.name in self.enabled:
-                projection.flush(curs, self.names)
-
-    def _person_models(self, event: Any, notification_id: int) -> None:
-        if not isinstance(event, PersonAccount.Applied | PersonAccount.Opened):
-            if "balances" in self.enabled:
-                self.balances.handle(event, notification_id, None)
-            return
-        if self.enabled & {"balances", "accruals"}:
-            before = self.tracker.before(event)
-            person_key = before.person_key or getattr(event, "person_key", "")
-            if "balances" in self.enabled:
-                self.balances.handle(event, notification_id, before)
-            else:
-                self.tracker.after(event, before)
-            if "accruals" in self.enabled:
-                self.accruals.handle(event, notification_id, person_key)
-        if "statistics" in self.enabled:
-            self.statistics.handle(event)
+        for model in self.models:
+            model.load(curs, self.names, notifications)
+        decoding = any(model.needs_events for model in self.models)
+        events = [self.app.mapper.to_domain_event(n) if decoding else None
+                  for n in notifications]
+        tracker = self.tracker if any(model.needs_states for model in self.models) else None
+        if tracker is not None:
+            tracker.prefetch(events)
+        for notification, event in zip(notifications, events, strict=True):
+            item = Projected(notification, event, tracker)
+            for model in self.models:
+                model.handle(item)
+            item.settle()
+        for model in self.models:
+            model.flush(curs, self.names)
 
     def _forget(self) -> None:
         """After a failed page, nothing in memory may be trusted: start again from the store."""
         self.tracker.forget()
-        self.chain.forget()
-        self.balances.reset()
-        self.balances.loaded_closed_years = False
-        self.accruals.rows = []
-        self.statistics.sums = {}
+        for model in self.models:
+            model.forget()
 
     def catch_up(self, progress: Any = None, stop_at: int | None = None) -> int:
         """Project until the head (or `stop_at`); the number of events projected."""

@@ -35,6 +35,8 @@ pytestmark = pytest.mark.postgres
 AS_OF_DAYS = ("2016-06-30", "2018-12-31", "2019-01-01", "2022-06-30", "2030-01-01")
 KILL_ROUNDS = 12
 KILL_DEADLINE_SECONDS = 120
+KILL_WITHIN_SECONDS = 0.5  # after a committed page: about the time of one page here
+PROGRESS_POLL_SECONDS = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +176,12 @@ def test_project_killed_at_random_points_ends_identical(pg: Ledgers) -> None:
         command = [sys.executable, "-m", "ledger.cli", "project", "--until-caught-up", "--json"]
         rounds, deadline = 0, time.monotonic() + KILL_DEADLINE_SECONDS
         chooser = random.Random(7)
-        while _position(ledger) < head and time.monotonic() < deadline:
+        while rounds < KILL_ROUNDS and _position(ledger) < head and time.monotonic() < deadline:
             process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
-            time.sleep(chooser.uniform(0.3, 1.5))
+            # Killed at a random moment of a page, not while Python starts: once the runner
+            # has committed a page, somewhere within the time of the next one.
+            _wait_for_progress(ledger, _position(ledger), process, deadline)
+            time.sleep(chooser.uniform(0.0, KILL_WITHIN_SECONDS))
             process.send_signal(signal.SIGKILL)
             process.wait()
             rounds += 1
@@ -191,6 +196,13 @@ def test_project_killed_at_random_points_ends_identical(pg: Ledgers) -> None:
         fresh.close()
     finally:
         ledger.close()
+
+
+def _wait_for_progress(ledger: Ledger, start: int, process: subprocess.Popen[bytes],
+                       deadline: float) -> None:
+    while (_position(ledger) == start and process.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(PROGRESS_POLL_SECONDS)
 
 
 def _position(ledger: Ledger) -> int:
