@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rebuild(commands)
     _add_replay(commands)
     _add_verify(commands)
+    _add_statements(commands)
+    _add_notices(commands)
     _add_serve(commands)
     _add_consume(commands)
     _add_publish(commands)
@@ -286,8 +288,31 @@ def _add_demo(commands: Any) -> None:
     _json_flag(command)
 
 
+def _add_statements(commands: Any) -> None:
+    from ledger.statements.arguments import add_arguments
+
+    add_arguments(commands.add_parser(
+        "statements", help="a yearly statement PDF per person (resumable)",
+        description="Write DIR/<person key>.pdf for every person: rights at 31 December of "
+                    "YEAR, what was credited and why, what was used, top-ups expiring within "
+                    "a year, DIF and conversion options. Persons already written are skipped."))
+
+
+def _add_notices(commands: Any) -> None:
+    command = commands.add_parser(
+        "notices", help="announce top-ups expiring within 90 days on the outbound topic",
+        description="One sweep (run it daily): a topup_expiry_notice record on the outbound "
+                    "topic for each top-up that became due since the last sweep.")
+    command.add_argument("--on", type=_date, default=None,
+                         help="the sweep's day (default today)")
+    command.add_argument("--days", type=int, default=90,
+                         help="how long before expiry a notice is sent (default 90)")
+
+
 # Commands that live beside their subsystem (imported only when run).
 _ELSEWHERE = {
+    "run_notices": "consumers.notices",
+    "run_statements": "ledger.statements.run",
     "run_serve": "ledger.http.serve",
     "run_consume": "consumers.cli",
     "run_publish": "consumers.cli",

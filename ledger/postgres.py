@@ -124,7 +124,9 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
     ) -> None:
         """eventsourcing's insert, with four arrays of plain types instead of one array of a
         composite type: psycopg dumps plain arrays several times faster (measured: the
-        composite dump was a fifth of a batch's time). Same lock, notification and order."""
+        composite dump was a fifth of a batch's time), and in binary format faster still (the
+        text format escapes every element of the bytea array with a regular expression).
+        Same lock, notification and order."""
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(self._insert_columns, (
@@ -132,7 +134,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             [event.originator_version for event in stored_events],
             [event.topic for event in stored_events],
             [event.state for event in stored_events],
-        ))
+        ), binary=True)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -142,6 +144,11 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         if records is not None:
             self._insert_records(curs, records)
 
+    def _insert_receipts(self, table: str) -> Composed:
+        arrays = SQL(", ".join(["%s::text[]"] * RECEIPT_COLUMNS.count(",") + ["%s::text[]"]))
+        return SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
+            self._table(table), SQL(RECEIPT_COLUMNS), arrays)
+
     def _table(self, name: str) -> Composed:
         return SQL("{}.{}").format(self._schema, Identifier(name))
 
@@ -150,22 +157,20 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         # pipeline mode can mismatch when it follows executemany() on the same cursor.
         for tracking in records.trackings:
             self._insert_tracking(curs, tracking)
-        marks = SQL(", ".join(["%s"] * 10))
-        columns = SQL(RECEIPT_COLUMNS)
+        # One statement of ten text arrays: a batch's outcomes are thousands of rows, which
+        # executemany sends one by one (COPY is not allowed in eventsourcing's pipeline).
         for table, receipts in (("message_outcomes", records.receipts),
                                 ("message_repeats", records.repeats)):
             if receipts:
-                curs.executemany(
-                    SQL("INSERT INTO {} ({}) VALUES ({})").format(self._table(table), columns,
-                                                                 marks),
-                    [receipt.row() for receipt in receipts],
-                )
+                curs.execute(self._insert_receipts(table),
+                             [list(column) for column in zip(*(r.row() for r in receipts),
+                                                             strict=True)], binary=True)
         if records.person_years:
-            curs.executemany(
-                SQL("INSERT INTO {} (year, person_key) VALUES (%s, %s) ON CONFLICT DO NOTHING")
-                .format(self._table("person_years")),
-                list(records.person_years),
-            )
+            years, keys = zip(*records.person_years, strict=True)
+            curs.execute(
+                SQL("INSERT INTO {} (year, person_key) SELECT * FROM unnest(%s::integer[],"
+                    " %s::text[]) ON CONFLICT DO NOTHING").format(self._table("person_years")),
+                (list(years), list(keys)))
 
     def select_receipts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Receipt]:
         wanted = list(dict.fromkeys(keys))

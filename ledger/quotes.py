@@ -9,7 +9,6 @@ from copy import deepcopy
 from typing import Any
 
 from ledger.application import Ledger, settlements_due
-from ledger.batch import now
 from ledger.parameters import ParameterNotInForce
 from ledger.rules.common import Context, Rejected
 from ledger.rules.orders import quote
@@ -49,7 +48,7 @@ def quote_order(ledger: Ledger, person: str, certification: str, price_eur: str,
     check_arguments(certification, price_eur)
     view = Reader(ledger).view(person)
     context = Context(ledger.parameters, ledger.closed_years())
-    state = _caught_up(view.state, context) if view.state is not None \
+    state = _caught_up(view.state, context, ledger.now()) if view.state is not None \
         else PersonState(person_key=view.person_key)
     data = {"order_id": QUOTE_ORDER_ID, "certification": certification,
             "provider": QUOTE_PROVIDER, "price_eur": price_eur, "ordered_on": on.isoformat()}
@@ -66,10 +65,10 @@ def quote_order(ledger: Ledger, person: str, certification: str, price_eur: str,
             **decided.as_document()}
 
 
-def _caught_up(state: PersonState, context: Context) -> PersonState:
+def _caught_up(state: PersonState, context: Context, now: str) -> PersonState:
     """A copy of the state with the closed years that an order would settle first (the
     closing sweep may not have reached this person yet): the quote sees what the order sees."""
     copy = deepcopy(state)
     for _, outcome in settlements_due(copy, context):
-        evolve(copy, stamped(outcome.changes, now()))
+        evolve(copy, stamped(outcome.changes, now))
     return copy

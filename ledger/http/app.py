@@ -22,6 +22,7 @@ from ledger.http.metrics import Metrics
 from ledger.http.observability import LOGGER_NAME, Observed
 from ledger.http.service import STORE_ERRORS, LedgerService
 from ledger.http.settings import HttpSettings
+from ledger.web import routes as web_routes
 
 STORE_RETRY_AFTER_SECONDS = 1
 logger = logging.getLogger(LOGGER_NAME)
@@ -42,6 +43,7 @@ def create_app(
     endpoints.update({operation.handler: getattr(handlers, operation.handler)
                       for operation in routes.OPERATIONS if hasattr(handlers, operation.handler)})
     table = routes.build(endpoints, authenticator)
+    table += web_routes.build(service, authenticator)  # the pages for people, under /pages/
     app = Starlette(routes=table, exception_handlers=_exception_handlers(),
                     lifespan=_lifespan(service))
     return Observed(app, metrics, {route.endpoint: route.path for route in table})
@@ -51,7 +53,7 @@ def _documents() -> dict[str, routes.Endpoint]:
     """The OpenAPI document, its HTML page and the AsyncAPI document, rendered once."""
     document = openapi.document()
     body = orjson.dumps(document)
-    page = docs.render(document)
+    page = web_routes.docs_link(docs.render(document))
     kafka_topics = asyncapi.rendered()
 
     async def get_asyncapi(request: Request) -> Response:

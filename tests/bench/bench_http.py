@@ -5,13 +5,14 @@
 
 Starts its own PostgreSQL (unless --database-url), loads the demo careers of `--persons`
 persons through the ledger and projects them, starts `cpa-ledger serve --workers W` and a bare
-Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process;
-`apt-get install wrk`) for `--seconds`: random persons, GET /v1/persons/{person}/balances with a
-read token, first with `as_of` (a date: computed from the read-model tables on every read),
-then, after storing today's document of every person, without it (today's cached document:
-one primary-key lookup). Prints requests/s and p50/p99 latency of each and of the bare app,
-then where one balance read spends its time: the service's /healthz (the HTTP stack without
-the store) measured the same way, and a cProfile of the computed read in-process.
+Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process,
+installed with apt-get when missing, as root) for `--seconds`: random persons,
+GET /v1/persons/{person}/balances with a read token, first with `as_of` (a date: computed
+from the read-model tables on every read), then, after storing today's document of every
+person, without it (today's cached document: one primary-key lookup). Prints requests/s and
+p50/p99 latency of each and of the bare app, then where one balance read spends its time: the
+service's /healthz (the HTTP stack without the store) measured the same way, and a cProfile of
+the computed read in-process. `tests.bench.scale` reuses `measure_service` and `measure_bare`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import cProfile
 import datetime as dt
 import io
+import os
 import pstats
 import random
 import re
@@ -64,6 +66,7 @@ BARE_DOCUMENT: dict[str, object] = {
                  "c2p": {"unit": "points", "balance": 0}},
     "held": "0.00", "available": "1440.00", "pending": []}
 START_TIMEOUT_SECONDS = 60
+INSTALL_TIMEOUT_SECONDS = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,37 +231,110 @@ def warm(url: str, persons: list[str]) -> None:
         service.close()
     seconds = time.perf_counter() - started
     print(f"warmed today's documents of {len(persons)} persons in {seconds:.0f} s "
-          f"({len(persons) / seconds:,.0f} fills/s, one thread)", flush=True)
+          f"({len(persons) / seconds:,.0f} fills/s, one thread)", file=sys.stderr, flush=True)
 
 
 def measure(arguments: argparse.Namespace, url: str, persons: list[str]) -> list[Figures]:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        tokens = servers.write_tokens(folder / "tokens")
-        running = servers.start(url, folder / "serve.log", workers=arguments.workers,
-                                CPA_API_TOKENS_FILE=str(tokens))
-        try:
-            yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-            computed_paths = [f"/v1/persons/{person}/balances?as_of={yesterday}"
-                              for person in persons]
-            computed = run_wrk("balance as_of (computed)", running.base_url,
-                               wrk_script(folder, computed_paths, servers.TOKENS["read"]),
-                               arguments.seconds, arguments.connections)
-            warm(url, persons)
-            paths = [f"/v1/persons/{person}/balances" for person in persons]
-            script = wrk_script(folder, paths, servers.TOKENS["read"])
-            balance = run_wrk("balance today (cached)", running.base_url, script,
-                              arguments.seconds, arguments.connections)
-            # The same service without the store: routing, request id, log line, metrics.
-            healthz = run_wrk("service /healthz", running.base_url,
-                              wrk_script(folder, ["/healthz"], None), arguments.seconds,
-                              arguments.connections)
-        finally:
-            running.stop()
-        with bare_server(arguments.workers, folder / "bare.log") as base_url:
-            bare = run_wrk("bare Starlette JSON", base_url, wrk_script(folder, [BARE_PATH], None),
-                           arguments.seconds, arguments.connections)
-    return [computed, balance, healthz, bare]
+        served, _ = measure_service(url, persons, arguments.workers, arguments.seconds,
+                                    arguments.connections, folder)
+        bare = measure_bare(arguments.workers, arguments.seconds, arguments.connections, folder)
+    return [*served, bare]
+
+
+def measure_service(url: str, persons: list[str], workers: int, seconds: int,
+                    connections: int, folder: Path) -> tuple[list[Figures], dict[str, int]]:
+    """`cpa-ledger serve --workers W` driven by wrk: balances `as_of` (computed), today's
+    (after `warm`: cached) and /healthz; and the peak RSS (KiB) of each of its processes."""
+    tokens = servers.write_tokens(folder / "tokens")
+    running = servers.start(url, folder / "serve.log", workers=workers,
+                            CPA_API_TOKENS_FILE=str(tokens))
+    try:
+        yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+        computed_paths = [f"/v1/persons/{person}/balances?as_of={yesterday}"
+                          for person in persons]
+        computed = run_wrk("balance as_of (computed)", running.base_url,
+                           wrk_script(folder, computed_paths, servers.TOKENS["read"]),
+                           seconds, connections)
+        warm(url, persons)
+        paths = [f"/v1/persons/{person}/balances" for person in persons]
+        balance = run_wrk("balance today (cached)", running.base_url,
+                          wrk_script(folder, paths, servers.TOKENS["read"]), seconds,
+                          connections)
+        # The same service without the store: routing, request id, log line, metrics.
+        healthz = run_wrk("service /healthz", running.base_url,
+                          wrk_script(folder, ["/healthz"], None), seconds, connections)
+        peaks = {"serve (main)": vm_hwm_kib(running.process.pid)}
+        workers_ids = [pid for pid in descendants(running.process.pid) if not _is_helper(pid)]
+        for number, child in enumerate(workers_ids, start=1):
+            peaks[f"serve (worker {number})"] = vm_hwm_kib(child)
+    finally:
+        running.stop()
+    return [computed, balance, healthz], peaks
+
+
+def measure_bare(workers: int, seconds: int, connections: int, folder: Path) -> Figures:
+    with bare_server(workers, folder / "bare.log") as base_url:
+        return run_wrk("bare Starlette JSON", base_url, wrk_script(folder, [BARE_PATH], None),
+                       seconds, connections)
+
+
+def vm_hwm_kib(process_id: int) -> int:
+    """The peak resident set of a live process (VmHWM), in KiB; -1 when unknown."""
+    try:
+        status = Path(f"/proc/{process_id}/status").read_text(encoding="ascii")
+    except OSError:
+        return -1
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return -1
+
+
+def _is_helper(process_id: int) -> bool:
+    """multiprocessing's resource tracker, which uvicorn's supervisor starts beside workers."""
+    try:
+        command = Path(f"/proc/{process_id}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"resource_tracker" in command
+
+
+def descendants(process_id: int) -> list[int]:
+    """The live processes below `process_id` (uvicorn's workers, its multiprocessing helpers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The parent is the 2nd field after the command name "(...)".
+                fields = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [process_id]
+    while frontier:
+        parent = frontier.pop()
+        children = sorted(pid for pid, ppid in parents.items() if ppid == parent)
+        found += children
+        frontier += children
+    return found
+
+
+def ensure_wrk() -> None:
+    """wrk on the PATH: installed with apt-get when missing and we are root (as
+    deploy/local/postgres.py installs PostgreSQL), else a clear refusal."""
+    if shutil.which("wrk") is not None:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("needs wrk: sudo apt-get install -y wrk (or run as root)")
+    print("wrk not found; installing it with apt-get", file=sys.stderr, flush=True)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+        subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL,
+                       timeout=INSTALL_TIMEOUT_SECONDS)
+    if shutil.which("wrk") is None:
+        raise SystemExit("apt-get installed wrk but it is not on the PATH")
 
 
 def main() -> None:
@@ -271,8 +347,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="an already loaded store (with --skip-load)")
     parser.add_argument("--skip-load", action="store_true")
     arguments = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench_http: needs wrk (apt-get install -y wrk)")
+    ensure_wrk()
     with database(arguments.database_url) as url:
         if not arguments.skip_load:
             load(url, arguments.persons)
