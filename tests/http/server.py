@@ -119,7 +119,10 @@ class Server:
         assert response.status_code in (200, 202), response.text
         if response.status_code == 200:
             return dict(response.json()["outcomes"][0])
-        location = response.headers["location"]
+        return self.follow(client, response.headers["location"])
+
+    def follow(self, client: httpx.Client, location: str) -> dict[str, Any]:
+        """Poll a close's status resource until its outcome is recorded."""
         deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             status = client.get(location)
