@@ -18,7 +18,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
 
 from ledger import limits, postgres
-from ledger.batch import Batch, Result, now
+from ledger.batch import Batch, Result
+from ledger.clock import Clock, system_clock
 from ledger.config import Settings
 from ledger.decide import decide, merge, reconcile_everything
 from ledger.domain import (
@@ -81,8 +82,10 @@ class LedgerApplication(Application[uuid.UUID]):
 class Ledger:
     """Decides and records messages; the composition root builds one per process."""
 
-    def __init__(self, settings: Settings, parameters: Parameters | None = None) -> None:
+    def __init__(self, settings: Settings, parameters: Parameters | None = None,
+                 clock: Clock = system_clock) -> None:
         self.settings = settings
+        self.clock = clock
         self.parameters = parameters or load_parameters()
         self.app = LedgerApplication(env=database_environment(settings.database_url))
         self._cache: OrderedDict[uuid.UUID, PersonAccount] = OrderedDict()
@@ -93,6 +96,10 @@ class Ledger:
 
     def close(self) -> None:
         self.app.close()
+
+    def now(self) -> str:
+        """The recording time of an outcome, from the ledger's clock."""
+        return self.clock().isoformat()
 
     def __enter__(self) -> Ledger:
         return self
@@ -188,7 +195,7 @@ class Ledger:
             outcome, reason = "rejected", "conflicting_duplicate"
             detail = "same (source, message_id) with different content"
         receipt = Receipt(key[0], key[1], item.digest, outcome, reason, detail, prior.person_key,
-                          prior.message_type, now(), channel)
+                          prior.message_type, self.now(), channel)
         batch.repeats.append(receipt)
         batch.results.append(Result(outcome, reason, detail, key[0], key[1], prior.person_key))
 
@@ -205,7 +212,7 @@ class Ledger:
         channel: str | None,
     ) -> None:
         receipt = Receipt(key[0], key[1], digest, outcome, reason, detail, person, message_type,
-                          now(), channel)
+                          self.now(), channel)
         batch.seen[key] = receipt
         batch.receipts.append(receipt)
         batch.results.append(Result(outcome, reason, detail, key[0], key[1], person))
@@ -258,7 +265,7 @@ class Ledger:
         self, account: PersonAccount, incoming: Incoming, outcome: Outcome, batch: Batch
     ) -> None:
         account.record(incoming.source, incoming.message_id, incoming.type, outcome.changes,
-                       outcome.notes)
+                       outcome.notes, self.clock())
         batch.touched[account.id] = account
         batch.person_years.update(_years_of(account.person_key, outcome.changes))
 
@@ -292,12 +299,13 @@ class Ledger:
             account_id
         )
         if account is None and account_id in batch.absent:
-            account = open_account(account_id, key)  # a concurrent opening fails the batch
+            # A concurrent opening fails the batch.
+            account = open_account(account_id, key, self.clock())
         elif account is None:
             try:
                 account = self.app.repository.get(account_id)
             except AggregateNotFoundError:
-                account = open_account(account_id, key)
+                account = open_account(account_id, key, self.clock())
         assert isinstance(account, PersonAccount)
         self._remember(account)
         return account
@@ -379,7 +387,7 @@ class Ledger:
         try:
             calendar: object = self.app.repository.get(CALENDAR_ID)
         except AggregateNotFoundError:
-            return start_calendar()
+            return start_calendar(self.clock())
         assert isinstance(calendar, LedgerCalendar)
         return calendar
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +37,3 @@ class Batch:
     results: list[Result] = field(default_factory=list)
     # Accounts the batch's prefetch found absent from the store: opened without asking again.
     absent: set[uuid.UUID] = field(default_factory=set)
-
-
-def now() -> str:
-    """The recording time of an outcome (the only clock the ledger reads)."""
-    return dt.datetime.now(dt.UTC).isoformat()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from eventsourcing.persistence import Tracking
 
 from ledger import limits
-from ledger.batch import Batch, Result, now
+from ledger.batch import Batch, Result
 from ledger.identity import aggregate_id
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming
@@ -44,7 +44,7 @@ def close_year(
     if refusal is not None:
         reason, detail = refusal
         receipt = Receipt(key[0], key[1], message.digest, "rejected", reason, detail, None,
-                          message.type, now(), channel)
+                          message.type, ledger.now(), channel)
         _save_receipt(ledger, receipt, trackings)
         return [Result("rejected", reason, detail, key[0], key[1])]
     incoming = Incoming(message.source, message.message_id, message.type, message.published_on,
@@ -52,7 +52,7 @@ def close_year(
     settled = _sweep(ledger, year, credited_on, incoming, progress)
     detail = f"year {year} closed on {credited_on}: {settled} persons settled"
     receipt = Receipt(key[0], key[1], message.digest, "accepted", None, detail, None,
-                      message.type, now(), channel)
+                      message.type, ledger.now(), channel)
     _save_receipt(ledger, receipt, trackings)
     return [Result("accepted", None, detail, key[0], key[1])]
 
@@ -69,7 +69,7 @@ def _repeat(
     outcome, reason = ("duplicate", None) if same else ("rejected", "conflicting_duplicate")
     detail = f"already received: {prior.outcome}" if same else "same id, different content"
     repeat = Receipt(key[0], key[1], message.digest, outcome, reason, detail, None,
-                     prior.message_type, now(), channel)
+                     prior.message_type, ledger.now(), channel)
     ledger.app.save(records=BatchRecords(repeats=[repeat], trackings=trackings))
     return Result(outcome, reason, detail, key[0], key[1])
 
@@ -90,7 +90,8 @@ def _mark_closed(
     calendar = ledger.calendar()
     existing = calendar.closed.get(str(year))
     if existing is None:
-        calendar.close_year(year, credited_on, str(message.source), str(message.message_id))
+        calendar.close_year(year, credited_on, str(message.source), str(message.message_id),
+                            ledger.clock())
         ledger.app.save(calendar)
         return None
     if (existing["source"], existing["message_id"]) == (message.source, message.message_id):

@@ -47,6 +47,7 @@ class PersonAccount(Aggregate):
         message_type: str,
         changes: list[dict[str, Any]],
         notes: list[str],
+        timestamp: dt.datetime,
     ) -> None:
         self.trigger_event(
             self.Applied,
@@ -55,6 +56,7 @@ class PersonAccount(Aggregate):
             message_type=message_type,
             changes=changes,
             notes=notes,
+            timestamp=timestamp,
         )
 
 
@@ -117,22 +119,26 @@ class LedgerCalendar(Aggregate):
                 "message_id": self.message_id,
             }
 
-    def close_year(self, year: int, credited_on: str, source: str, message_id: str) -> None:
+    def close_year(self, year: int, credited_on: str, source: str, message_id: str,
+                   timestamp: dt.datetime) -> None:
         self.trigger_event(
             self.YearClosed,
             year=year,
             credited_on=credited_on,
             source=source,
             message_id=message_id,
+            timestamp=timestamp,
         )
 
     def closed_years(self) -> dict[int, str]:
         return {int(year): record["credited_on"] for year, record in self.closed.items()}
 
 
-def open_account(aggregate_id: uuid.UUID, person_key: str) -> PersonAccount:
-    return PersonAccount._create(PersonAccount.Opened, id=aggregate_id, person_key=person_key)
+def open_account(aggregate_id: uuid.UUID, person_key: str,
+                 timestamp: dt.datetime) -> PersonAccount:
+    return PersonAccount._create(PersonAccount.Opened, id=aggregate_id, person_key=person_key,
+                                 timestamp=timestamp)
 
 
-def start_calendar() -> LedgerCalendar:
-    return LedgerCalendar._create(LedgerCalendar.Started, id=CALENDAR_ID)
+def start_calendar(timestamp: dt.datetime) -> LedgerCalendar:
+    return LedgerCalendar._create(LedgerCalendar.Started, id=CALENDAR_ID, timestamp=timestamp)

@@ -216,26 +216,40 @@ class BalancesProjection:
         self.accounts[state.person_key] = (notification_id, recorded_at, document)
         self.history.append((state.person_key, notification_id, recorded_at, document))
 
+    def _supersede_earlier_pages(self, curs: Cursor[DictRow], postings: Any) -> None:
+        """Rows of earlier pages stop counting, in one statement per kind rather than one per
+        event: a person's earliest time of each kind is the one that marks them (a later
+        marking finds them marked), and a derived-only marking that comes after the person's
+        whole rows were marked marks nothing."""
+        people = _earliest(self.superseded_people)
+        derived = {key: at for key, at in _earliest(self.supersede).items()
+                   if key not in people or at < people[key]}
+        for rows, condition in ((derived, " AND p.derived"), (people, "")):
+            if rows:
+                curs.execute(
+                    SQL("UPDATE {} AS p SET superseded_at = t.at FROM unnest(%s::timestamptz[],"
+                        " %s::text[]) AS t(at, key) WHERE p.person_key = t.key"
+                        " AND p.superseded_at IS NULL" + condition).format(postings),
+                    (list(rows.values()), list(rows)))
+
     def flush(self, curs: Cursor[DictRow], names: Names) -> None:
         """Write the page's rows (the caller's transaction commits them with the position)."""
         postings = names.table("postings")
-        if self.supersede or self.superseded_people:
-            curs.executemany(
-                SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s AND derived"
-                    " AND superseded_at IS NULL").format(postings), self.supersede)
-            curs.executemany(
-                SQL("UPDATE {} SET superseded_at = %s WHERE person_key = %s"
-                    " AND superseded_at IS NULL").format(postings), self.superseded_people)
+        self._supersede_earlier_pages(curs, postings)
         copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
         if self.accounts:
-            curs.executemany(
+            keys, numbers, times, documents = zip(
+                *((key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()),
+                strict=True)
+            curs.execute(
                 SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (person_key) DO UPDATE SET"
+                    " SELECT k, n, at, d::jsonb FROM unnest(%s::text[], %s::bigint[],"
+                    " %s::timestamptz[], %s::text[]) AS t(k, n, at, d)"
+                    " ON CONFLICT (person_key) DO UPDATE SET"
                     " notification_id = excluded.notification_id,"
                     " recorded_at = excluded.recorded_at, document = excluded.document")
                 .format(names.table("accounts")),
-                [(key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()],
-            )
+                (list(keys), list(numbers), list(times), list(documents)))
         copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
@@ -282,6 +296,16 @@ def clean_old_bodies(datastore: Any, names: Names, today: dt.date) -> int:
             curs.execute(drop, (after, row["last"], today))
             dropped += curs.rowcount
             after = row["last"]
+
+
+def _earliest(markings: list[tuple[str, str]]) -> dict[str, dt.datetime]:
+    """Person key -> the earliest of its (recorded_at, person key) markings."""
+    earliest: dict[str, dt.datetime] = {}
+    for recorded_at, person_key in markings:
+        at = dt.datetime.fromisoformat(recorded_at)
+        if person_key not in earliest or at < earliest[person_key]:
+            earliest[person_key] = at
+    return earliest
 
 
 def copy_rows(curs: Cursor[DictRow], table: Any, columns: str, rows: list[Any]) -> None:

@@ -116,13 +116,14 @@ class AuditChainProjection:
         copy_rows(curs, names.table("audit_chain"), "notification_id, originator_id,"
               " originator_version, topic, event_hash, link, person_link", self.rows)
         if self.heads:
-            curs.executemany(
-                SQL("INSERT INTO {} (originator_id, originator_version, link) VALUES (%s, %s, %s)"
+            curs.execute(
+                SQL("INSERT INTO {} (originator_id, originator_version, link)"
+                    " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[])"
                     " ON CONFLICT (originator_id) DO UPDATE SET originator_version ="
                     " excluded.originator_version, link = excluded.link")
                 .format(names.table("person_chain")),
-                [(o, v, link) for o, (v, link) in self.heads.items()],
-            )
+                (list(self.heads), [v for v, _ in self.heads.values()],
+                 [link for _, link in self.heads.values()]))
         self.rows, self.heads = [], {}
 
     def forget(self) -> None:
@@ -162,13 +163,14 @@ class StatisticsProjection:
 
     def flush(self, curs: Cursor[DictRow], names: Names) -> None:
         if self.sums:
-            curs.executemany(
-                SQL("INSERT INTO {} AS s (year, account, unit, measure, amount) VALUES"
-                    " (%s, %s, %s, %s, %s) ON CONFLICT (year, account, unit, measure)"
+            rows = sorted(self.sums.items())
+            curs.execute(
+                SQL("INSERT INTO {} AS s (year, account, unit, measure, amount)"
+                    " SELECT * FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[],"
+                    " %s::bigint[]) ON CONFLICT (year, account, unit, measure)"
                     " DO UPDATE SET amount = s.amount + excluded.amount")
                 .format(names.table("statistics")),
-                [(*key, amount) for key, amount in sorted(self.sums.items())],
-            )
+                [[key[i] for key, _ in rows] for i in range(4)] + [[a for _, a in rows]])
         self.sums = {}
 
 

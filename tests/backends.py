@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
+from ledger.clock import Clock, system_clock
 from tests.support import ledger_at
 
 
@@ -22,14 +23,14 @@ class Ledgers:
     database_url: str | None = None
     _numbers: Iterator[int] = field(default_factory=itertools.count)
 
-    def new(self) -> Ledger:
+    def new(self, clock: Clock = system_clock) -> Ledger:
         if self.database_url is None:
-            return ledger_at("sqlite:///:memory:")
+            return ledger_at("sqlite:///:memory:", clock)
         schema = f"t{next(self._numbers)}"
         with psycopg.connect(self.database_url, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             connection.execute(f'CREATE SCHEMA "{schema}"')
-        return ledger_at(f"{self.database_url}?schema={schema}")
+        return ledger_at(f"{self.database_url}?schema={schema}", clock)
 
     def url(self) -> str:
         """A URL of a fresh store (a file-less one for SQLite is not shareable)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import schemas
 from ledger.application import Item, Ledger
 from ledger.batch import Result
+from ledger.clock import Clock, system_clock
 from ledger.config import Settings
 from ledger.identity import with_key
 
@@ -103,8 +105,22 @@ def memory_ledger() -> Ledger:
     return Ledger(Settings.from_environment({"CPA_DATABASE_URL": "sqlite:///:memory:"}))
 
 
-def ledger_at(database_url: str) -> Ledger:
-    return Ledger(Settings.from_environment({"CPA_DATABASE_URL": database_url}))
+def ledger_at(database_url: str, clock: Clock = system_clock) -> Ledger:
+    return Ledger(Settings.from_environment({"CPA_DATABASE_URL": database_url}), clock=clock)
+
+
+class ManualClock:
+    """A clock that stands still until the test moves it: two moments apart without sleeping."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)) -> None:
+        self.instant = start
+
+    def __call__(self) -> dt.datetime:
+        return self.instant
+
+    def advance(self, seconds: float) -> dt.datetime:
+        self.instant += dt.timedelta(seconds=seconds)
+        return self.instant
 
 
 def ingest(ledger: Ledger, messages: Iterable[Mapping[str, Any]]) -> list[Result]:

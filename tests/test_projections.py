@@ -28,7 +28,7 @@ from projections.runner import Runner, live_names
 from projections.tables import TableReader
 from tests.backends import Ledgers
 from tests.strategies import PERSONS, careers
-from tests.support import identifier, ingest, ledger_at
+from tests.support import ManualClock, identifier, ingest, ledger_at
 
 pytestmark = pytest.mark.postgres
 
@@ -99,12 +99,13 @@ def test_demo_careers_answer_the_same_and_verify(pg: Ledgers) -> None:
 
 
 def test_known_at_is_a_query(pg: Ledgers) -> None:
-    ledger = pg.new()
+    clock = ManualClock()
+    ledger = pg.new(clock)
     try:
         persons = _demo(ledger, 30, seed=8)
         _project(ledger)
-        middle = dt.datetime.now(dt.UTC)
-        time.sleep(0.01)
+        middle = clock.advance(1)
+        clock.advance(1)
         _demo(ledger, 30, seed=9)
         _project(ledger)
         for person in persons[:10]:
@@ -258,11 +259,12 @@ def test_rebuild_while_reading_never_fails_nor_half_answers(pg: Ledgers) -> None
 
 
 def test_replay_until_a_time_answers_as_known_then(pg: Ledgers) -> None:
-    ledger = pg.new()
+    clock = ManualClock()
+    ledger = pg.new(clock)
     try:
         persons = _demo(ledger, 30, seed=21)
-        middle = dt.datetime.now(dt.UTC)
-        time.sleep(0.01)
+        middle = clock.advance(1)
+        clock.advance(1)
         _demo(ledger, 30, seed=22)
         _project(ledger)
         result = replay(ledger, middle, f"replay_{id(ledger)}")
@@ -280,11 +282,12 @@ def test_replay_until_a_time_answers_as_known_then(pg: Ledgers) -> None:
 
 
 def test_replay_on_the_embedded_default_is_a_queryable_file(tmp_path: Any) -> None:
-    ledger = ledger_at(f"sqlite:///{tmp_path / 'live.db'}")
+    clock = ManualClock()
+    ledger = ledger_at(f"sqlite:///{tmp_path / 'live.db'}", clock)
     try:
         persons = _demo(ledger, 10, seed=3)
-        middle = dt.datetime.now(dt.UTC)
-        time.sleep(0.01)
+        middle = clock.advance(1)
+        clock.advance(1)
         _demo(ledger, 10, seed=4)
         result = replay(ledger, middle, str(tmp_path / "audit"))
         replayed = ledger_at(result.database_url)

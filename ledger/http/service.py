@@ -20,7 +20,7 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from ledger.application import Item, Ledger, settlements_due
-from ledger.batch import Result, now
+from ledger.batch import Result
 from ledger.http import audit, pages
 from ledger.http.closes import CloseSweeps, in_progress
 from ledger.http.fastreads import CachedReads
@@ -146,7 +146,7 @@ class LedgerService:
         """What a training order would get on `on`; decides without recording anything."""
         view = self.events.view(person)
         context = Context(self.ledger.parameters, self.ledger.closed_years())
-        state = _caught_up(view.state, context) if view.state is not None \
+        state = _caught_up(view.state, context, self.ledger.now()) if view.state is not None \
             else PersonState(person_key=view.person_key)
         data = {"order_id": QUOTE_ORDER_ID, "certification": certification,
                 "provider": QUOTE_PROVIDER, "price_eur": price_eur, "ordered_on": on.isoformat()}
@@ -214,10 +214,10 @@ class LedgerService:
         return {"status": "ready", **measures}
 
 
-def _caught_up(state: PersonState, context: Context) -> PersonState:
+def _caught_up(state: PersonState, context: Context, now: str) -> PersonState:
     """A copy of the state with the closed years that an order would settle first (the
     closing sweep may not have reached this person yet): the quote sees what the order sees."""
     copy = deepcopy(state)
     for _, outcome in settlements_due(copy, context):
-        evolve(copy, stamped(outcome.changes, now()))
+        evolve(copy, stamped(outcome.changes, now))
     return copy
