@@ -59,6 +59,7 @@ def run_consume(arguments: argparse.Namespace, settings: Settings) -> int:
     metrics = Metrics()
     port = arguments.metrics_port or kafka_settings.metrics_port
     with Ledger(settings) as ledger, _metrics_server(metrics, port):
+        ledger.identity.refuse_writes()  # a replay: say so once, before joining the group
         log(sys.stderr, "consume_started", topics=list(kafka_settings.topics),
             group=kafka_settings.group, instance=kafka_settings.group_instance_id)
         return _until_stopped(

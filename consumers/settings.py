@@ -17,8 +17,10 @@ VARIABLES = (
     Variable("CPA_KAFKA_GROUP_INSTANCE_ID", None,
              "static group membership id of this consumer process (e.g. the pod name): a "
              "restarted process takes its partitions back at once, without a rebalance"),
-    Variable("CPA_KAFKA_DLQ_TOPIC", DEAD_LETTER_TOPIC, "dead-letter topic (contract §5)"),
-    Variable("CPA_KAFKA_POSTINGS_TOPIC", POSTINGS_TOPIC, "outbound postings topic (contract §5)"),
+    Variable("CPA_KAFKA_DLQ_TOPIC", DEAD_LETTER_TOPIC,
+             "dead-letter topic: rejected inbound records, with reason headers"),
+    Variable("CPA_KAFKA_POSTINGS_TOPIC", POSTINGS_TOPIC,
+             "outbound topic: every posting and order decision"),
     Variable("CPA_KAFKA_CLIENT_ID", None, "Kafka client id (default cpa-ledger-HOST-PID)"),
     Variable("CPA_METRICS_PORT", None,
              "serve the consumer's metrics in Prometheus text format on this port (unset: none)"),

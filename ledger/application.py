@@ -38,6 +38,7 @@ from ledger.rules.common import Context, Incoming, Outcome, Rejected
 from ledger.rules.cpf import year_of_fact
 from ledger.state import PersonState
 from ledger.storage import BatchRecords, LedgerRecorder, LedgerSQLiteRecorder, Receipt
+from ledger.store_identity import open_identity
 from ledger.transcoder import OrjsonTranscoder
 from schemas import Message, Rejection
 
@@ -88,6 +89,12 @@ class Ledger:
         self.clock = clock
         self.parameters = parameters or load_parameters()
         self.app = LedgerApplication(env=database_environment(settings.database_url))
+        try:
+            self.identity = open_identity(self.app.recorder.datastore,  # type: ignore[attr-defined]
+                                          settings.person_key_secret)
+        except BaseException:
+            self.app.close()
+            raise
         self._cache: OrderedDict[uuid.UUID, PersonAccount] = OrderedDict()
         # A message names its person twice (prefetch, decision) and a person has many
         # messages: the HMAC and the identifier's validation are worth remembering.
@@ -126,6 +133,7 @@ class Ledger:
         """Decide and record a batch, in order. `fallback_keys` name messages that have no
         readable (source, message_id); `trackings` commit with the batch's last transaction;
         `progress` hears the persons a year close has settled so far, after each page."""
+        self.identity.refuse_writes()
         keys = [_key(item, fallback_keys[i] if fallback_keys else None)
                 for i, item in enumerate(items)]
         results: list[Result] = []

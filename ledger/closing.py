@@ -21,6 +21,7 @@ from ledger.identity import aggregate_id
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming
 from ledger.storage import BatchRecords, Receipt
+from ledger.texts import plural
 from schemas import Message
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def close_year(
     incoming = Incoming(message.source, message.message_id, message.type, message.published_on,
                         message.data)
     settled = _sweep(ledger, year, credited_on, incoming, progress)
-    detail = f"year {year} closed on {credited_on}: {settled} persons settled"
+    detail = f"year {year} closed on {credited_on}: {plural(settled, 'person')} settled"
     receipt = Receipt(key[0], key[1], message.digest, "accepted", None, detail, None,
                       message.type, ledger.now(), channel)
     _save_receipt(ledger, receipt, trackings)

@@ -7,14 +7,20 @@ import datetime as dt
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from ledger import ingest
+import orjson
+
+from ledger import ingest, texts
 from ledger.application import Ledger
-from ledger.cli import EXIT_FAILURE, print_json
+from ledger.batch import Result
+from ledger.cli import EXIT_FAILURE, EXIT_REJECTED, CommandError, print_json
 from ledger.config import ConfigurationError, Settings
-from projections.reader import Reader, UnknownMessage
+from ledger.identity import normalise
+from projections.reader import Reader
 
 
 def _reader(ledger: Ledger) -> Any:
@@ -43,88 +49,109 @@ def _progress(arguments: argparse.Namespace, total: int | None, unit: str) -> An
 
 
 def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
+    try:
+        ingest.check_inputs(arguments.files)
+    except ingest.UnreadableInput as error:
+        raise CommandError(str(error)) from error
     settings.warn_if_insecure()
     counts: Counter[str] = Counter()
-    with Ledger(settings) as ledger:
+    with _report_to(arguments.report) as report, Ledger(settings) as ledger:
         for name in arguments.files:
             size = None if name == "-" else Path(name).stat().st_size
             progress = _progress(arguments, size, "B")
-            with ingest.open_input(name) as stream:
-                counts += ingest.ingest_lines(ledger, ingest.parse_lines(name, stream), progress)
-            if progress is not None:
-                progress.close()
+            try:
+                with ingest.open_input(name) as stream:
+                    counts += ingest.ingest_lines(ledger, ingest.parse_lines(name, stream),
+                                                  progress, report)
+            except ingest.UnreadableInput as error:
+                raise CommandError(str(error)) from error
+            finally:
+                if progress is not None:
+                    progress.close()
     summary = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
     if arguments.json:
         print_json(summary)
     else:
         print(" ".join(f"{outcome}={count}" for outcome, count in summary.items()))
-    return 0
+    return EXIT_REJECTED if summary["rejected"] else 0
+
+
+@contextmanager
+def _report_to(name: str | None) -> Iterator[ingest.Report | None]:
+    """`--report`: one JSON line per input line, written as each batch is recorded."""
+    if name is None:
+        yield None
+        return
+    if name == "-":
+        yield _line_writer(sys.stdout)
+        return
+    try:
+        stream = Path(name).open("w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise CommandError(f"--report {name}: {error.strerror or error}") from error
+    with stream:
+        yield _line_writer(stream)
+
+
+def _line_writer(stream: IO[str]) -> ingest.Report:
+    def write(line: ingest.Line, result: Result) -> None:
+        stream.write(orjson.dumps(ingest.report_line(line, result)).decode() + "\n")
+
+    return write
 
 
 def run_balance(arguments: argparse.Namespace, settings: Settings) -> int:
     as_of = arguments.as_of or dt.date.today()
     with Ledger(settings) as ledger:
         document = _reader(ledger).balance(arguments.person, as_of, arguments.known_at)
-    if arguments.json:
-        print_json(document)
-    else:
-        _print_balance(document)
+    _print(arguments, document, texts.balance)
     return 0
 
 
-def _print_balance(document: dict[str, Any]) -> None:
-    print(f"{document['person']} as of {document['as_of']}: {document['status']}"
-          + (" (in arrears)" if document["in_arrears"] else ""))
-    for name, account in document["accounts"].items():
-        ceiling = f" / ceiling {account['ceiling']}" if "ceiling" in account else ""
-        print(f"  {name:<7} {account['balance']:>10} {account['unit']}{ceiling}")
-    print(f"  held    {document['held']:>10}\n  available {document['available']:>8}")
-    for pending in document["pending"]:
-        print(f"  pending {pending['year']}: cpf {pending['cpf']}")
+def _print(arguments: argparse.Namespace, document: Any,
+           text: Callable[[Any], list[str]]) -> None:
+    if arguments.json:
+        print_json(document)
+    else:
+        print("\n".join(text(document)))
 
 
 def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:
     with Ledger(settings) as ledger:
-        lines = _reader(ledger).statement(arguments.person, arguments.start, arguments.end)
+        reader = _reader(ledger)
+        lines = reader.statement(arguments.person, arguments.start, arguments.end)
     if arguments.json:
         print_json(lines)
-        return 0
-    for line in lines:
-        memo = line.get("memo") or line.get("year") or ""
-        print(f"{line['on']}  {line['account']:<7} {line['amount']:>10} {line['unit']:<6} "
-              f"{line['kind']:<18} {memo}")
+    else:
+        print("\n".join(texts.statement(normalise(arguments.person), lines)))
     return 0
 
 
 def run_explain(arguments: argparse.Namespace, settings: Settings) -> int:
     with Ledger(settings) as ledger:
         document = _reader(ledger).explain(arguments.person, arguments.year)
-    if arguments.json:
-        print_json(document)
-        return 0
-    result = document["result"]
-    print(f"{document['person']} year {document['year']}: {document['status']}")
-    for name in ("unit", "facts", "hours_worked", "ratio", "self_employed_months", "profile",
-                 "profile_reasons", "parameters", "entitled", "ceiling", "balance", "credited",
-                 "note"):
-        if name in result:
-            print(f"  {name}: {result[name]}")
+    _print(arguments, document, texts.explanation)
+    return 0
+
+
+def run_quote(arguments: argparse.Namespace, settings: Settings) -> int:
+    from ledger import quotes
+
+    on = arguments.on or dt.date.today()
+    with Ledger(settings) as ledger:
+        try:
+            document = quotes.quote_order(ledger, arguments.person, arguments.certification,
+                                          arguments.price_eur, on)
+        except quotes.QuoteRefused as error:
+            raise CommandError(f"{error.reason}: {error.detail}") from error
+    _print(arguments, document, texts.quote)
     return 0
 
 
 def run_message(arguments: argparse.Namespace, settings: Settings) -> int:
     with Ledger(settings) as ledger:
-        try:
-            document = _reader(ledger).message(arguments.source, arguments.message_id)
-        except UnknownMessage as error:
-            print(f"cpa-ledger: {error}", file=sys.stderr)
-            return EXIT_FAILURE
-    if arguments.json:
-        print_json(document)
-    else:
-        reason = f" ({document['reason']})" if document["reason"] else ""
-        print(f"{document['source']}/{document['message_id']}: {document['outcome']}{reason}"
-              f" — {document['detail']}")
+        document = _reader(ledger).message(arguments.source, arguments.message_id)
+    _print(arguments, document, texts.outcome)
     return 0
 
 
@@ -132,8 +159,11 @@ def run_demo(arguments: argparse.Namespace, settings: Settings) -> int:
     from ledger import demo
 
     first, last = arguments.years
-    plan = demo.DemoSettings(persons=arguments.persons, year_from=first, year_to=last,
-                             seed=arguments.seed)
+    try:
+        plan = demo.DemoSettings(persons=arguments.persons, year_from=first, year_to=last,
+                                 seed=arguments.seed)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
     with Ledger(settings) as ledger:
         report = run_demo_feed(ledger, plan, _progress(arguments, None, "msg"))
     if arguments.json:
@@ -201,7 +231,7 @@ def run_project(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.json:
         print_json({"projected": projected, "position": position})
     elif arguments.until_caught_up:
-        print(f"projected {projected} events; position {position}")
+        print(f"projected {texts.plural(projected, 'event')}; position {position}")
     return 0
 
 
@@ -216,23 +246,27 @@ def run_rebuild(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.json:
         print_json({"rebuilt": names, "projected": projected})
     else:
-        print(f"rebuilt {', '.join(names)} from {projected} events and switched")
+        print(f"rebuilt {', '.join(names)} from {texts.plural(projected, 'event')} and switched")
     return 0
 
 
 def run_replay(arguments: argparse.Namespace, settings: Settings) -> int:
-    from projections.operations import replay
+    from projections.operations import ReplayTargetExists, replay
 
     until = arguments.until
     out = arguments.out or f"replay-{until.strftime('%Y%m%dT%H%M%S')}"
     with Ledger(settings) as ledger:
-        result = replay(ledger, until, out)
+        try:
+            result = replay(ledger, until, out)
+        except ReplayTargetExists as error:
+            raise CommandError(str(error)) from error
     document = {"database_url": result.database_url, "events": result.events,
                 "outcomes": result.outcomes, "until": until.isoformat()}
     if arguments.json:
         print_json(document)
     else:
-        print(f"replayed {result.events} events and {result.outcomes} outcomes known at "
+        print(f"replayed {texts.plural(result.events, 'event')} and "
+              f"{texts.plural(result.outcomes, 'outcome')} known at "
               f"{until.isoformat()}\nquery it with CPA_DATABASE_URL={result.database_url}")
     return 0
 
@@ -241,12 +275,12 @@ def run_verify(arguments: argparse.Namespace, settings: Settings) -> int:
     from projections.operations import verify
 
     with Ledger(settings) as ledger:
-        _require_postgres(ledger, "verify")
         verdict = verify(ledger)
     if arguments.json:
         print_json(verdict.as_document())
     elif verdict.ok:
-        print(f"verified {verdict.checked_events} events; chain head {verdict.head_link}")
+        print(f"verified {texts.plural(verdict.checked_events, 'event')}; chain head "
+              f"{verdict.head_link}")
     if not verdict.ok:
         print(f"cpa-ledger: verify failed: {verdict.difference}", file=sys.stderr)
         return EXIT_FAILURE

@@ -8,6 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEVELOPMENT_SECRET = "cpa-ledger-development-secret-do-not-use-in-production"
+# Production's person-key secret: as long as the HMAC-SHA-256 output (RFC 2104 advises keys no
+# shorter than it), and not a repeated pattern. `python -c "import secrets;
+# print(secrets.token_hex(32))"` gives 64 characters of 16 kinds.
+SECRET_LENGTH_MIN_CHARS = 32
+SECRET_DISTINCT_CHARS_MIN = 10
 
 
 class ConfigurationError(RuntimeError):
@@ -30,7 +35,8 @@ VARIABLES = (
     Variable("CPA_KAFKA_GROUP", "cpa-ledger", "Kafka consumer group"),
     Variable("CPA_PERSON_KEY_SECRET", None,
              "person-key HMAC secret (development secret with a warning when unset; "
-             "required when CPA_ENV=production)"),
+             "required when CPA_ENV=production, at least 32 characters, 10 of them different);"
+             " a store refuses any secret but the one it was written with"),
     Variable("CPA_API_TOKENS_FILE", None,
              "bearer tokens (SHA-256 hashed) and their scopes; unset: none accepted "
              "except in development"),
@@ -58,8 +64,8 @@ class Settings:
         if environment not in ("development", "production"):
             raise ConfigurationError("CPA_ENV must be development or production")
         secret = values.get("CPA_PERSON_KEY_SECRET")
-        if not secret and environment == "production":
-            raise ConfigurationError("CPA_PERSON_KEY_SECRET is required when CPA_ENV=production")
+        if environment == "production":
+            check_production_secret(secret)
         return cls(
             database_url=values.get("CPA_DATABASE_URL") or "sqlite:///./cpa-ledger.db",
             kafka_bootstrap_servers=values.get("CPA_KAFKA_BOOTSTRAP_SERVERS") or None,
@@ -75,6 +81,20 @@ class Settings:
         if self.secret_is_development_default:
             print("warning: CPA_PERSON_KEY_SECRET is unset; using the development secret",
                   file=sys.stderr)
+
+
+def check_production_secret(secret: str | None) -> None:
+    """Production refuses a missing, short, repetitive or development secret."""
+    if not secret:
+        raise ConfigurationError("CPA_PERSON_KEY_SECRET is required when CPA_ENV=production")
+    if secret == DEVELOPMENT_SECRET:
+        raise ConfigurationError("CPA_PERSON_KEY_SECRET is the development secret, refused when"
+                                 " CPA_ENV=production")
+    if len(secret) < SECRET_LENGTH_MIN_CHARS or len(set(secret)) < SECRET_DISTINCT_CHARS_MIN:
+        raise ConfigurationError(
+            f"CPA_PERSON_KEY_SECRET is too weak for CPA_ENV=production: it needs at least"
+            f" {SECRET_LENGTH_MIN_CHARS} characters, {SECRET_DISTINCT_CHARS_MIN} of them"
+            " different (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
 
 
 def _split(text: str) -> tuple[str, ...]:

@@ -116,7 +116,7 @@ def _replaced_fact(state: PersonState, incoming: Incoming) -> dict[str, Any] | N
 def _check_fact(state: PersonState, incoming: Incoming, context: Context) -> None:
     data = incoming.data
     if incoming.type == "employment.declared" and data.get("regime") == "public":
-        raise Rejected("not_supported", "public servants' CPF is not covered yet (rules §10)")
+        raise Rejected("not_supported", "public servants' CPF is not covered yet")
     if incoming.type == "dif.registered":
         dif.check(incoming, state, context)
     if incoming.type == "civic_engagement.declared":

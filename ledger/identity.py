@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import uuid
 
@@ -35,7 +36,8 @@ def normalise(identifier: str) -> str:
     """The identifier, validated: raises InvalidPerson on a wrong shape or key."""
     candidate = identifier.strip().upper() if isinstance(identifier, str) else ""
     if len(candidate) != IDENTIFIER_LENGTH or not _SHAPE.match(candidate):
-        raise InvalidPerson(f"identifier must be 13 characters and a 2-digit key: {identifier!r}")
+        shown = json.dumps(identifier if isinstance(identifier, str) else str(identifier))
+        raise InvalidPerson(f"identifier must be 13 characters and a 2-digit key: {shown}")
     if control_key(candidate[:13]) != int(candidate[13:]):
         raise InvalidPerson("identifier key does not match (97 - N mod 97)")
     return candidate

@@ -5,6 +5,7 @@ Never floats. Amounts in messages are decimal strings with at most two decimals.
 
 from __future__ import annotations
 
+import json
 import re
 from fractions import Fraction
 
@@ -25,7 +26,7 @@ def parse_hundredths(text: str) -> int:
     """'186.69' -> 18669 (cents or hundredths of an hour)."""
     match = _DECIMAL.match(text)
     if match is None:
-        raise InvalidAmount(f"not a decimal with at most two decimals: {text!r}")
+        raise InvalidAmount(f"not a decimal with at most two decimals: {json.dumps(text)}")
     whole, fraction = match.group(1), (match.group(2) or "").ljust(2, "0")
     return int(whole) * 100 + int(fraction)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -17,6 +18,7 @@ from psycopg.sql import SQL, Identifier
 from ledger import limits
 from ledger.application import Ledger
 from ledger.config import Settings
+from ledger.store_identity import mark_read_only
 from projections.models import GENESIS_LINK, chain, event_hash
 from projections.runner import LIVE, Runner, live_names
 from projections.schema import PROJECTIONS, REBUILD_SUFFIX, Names, drop_tables, tables_of
@@ -77,6 +79,10 @@ def _switch(curs: Cursor[DictRow], runner: Runner, live: Runner, chosen: list[st
 # Replay.
 
 
+class ReplayTargetExists(RuntimeError):
+    """The replay's folder or schema is already there: the message says which."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
     database_url: str
@@ -86,8 +92,9 @@ class ReplayResult:
 
 def replay(ledger: Ledger, until: dt.datetime, out: str) -> ReplayResult:
     """Copy the events and outcomes recorded up to `until` into a separate store (an SQLite
-    file in the folder `out`, or the PostgreSQL schema `out`) and, on PostgreSQL, project them
-    there: auditors query it with the same commands (CPA_DATABASE_URL=the printed URL)."""
+    file in the new folder `out`, or the new PostgreSQL schema `out`) and, on PostgreSQL,
+    project them there: auditors query it with the same commands (CPA_DATABASE_URL=the printed
+    URL). The replay is read-only: the ledger refuses to record anything in it."""
     url = _replay_url(ledger, out)
     target = Ledger(Settings.from_environment({**_settings_environment(ledger.settings),
                                                "CPA_DATABASE_URL": url}), ledger.parameters)
@@ -98,6 +105,9 @@ def replay(ledger: Ledger, until: dt.datetime, out: str) -> ReplayResult:
             runner = Runner(target, live_names(target))
             runner.create()
             runner.catch_up()
+        mark_read_only(target.app.recorder.datastore,  # type: ignore[attr-defined]
+                       f"this store is a replay as known at {until.isoformat()}: read-only;"
+                       " record messages in the store it was replayed from")
     finally:
         target.close()
     return ReplayResult(url, events, outcomes)
@@ -106,15 +116,19 @@ def replay(ledger: Ledger, until: dt.datetime, out: str) -> ReplayResult:
 def _replay_url(ledger: Ledger, out: str) -> str:
     if not is_postgres(ledger):
         folder = Path(out)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ReplayTargetExists(f"{out} exists and is not an empty folder: replay into a"
+                                     " new one (--out)")
         folder.mkdir(parents=True, exist_ok=True)
-        database = folder / "cpa-ledger.db"
-        if database.exists():
-            raise FileExistsError(f"{database} exists: replay into an empty folder")
-        return f"sqlite:///{database}"
+        return f"sqlite:///{folder / 'cpa-ledger.db'}"
     schema = out.replace("-", "_")
     datastore = ledger.app.recorder.datastore  # type: ignore[attr-defined]
-    with datastore.transaction(commit=True) as curs:
-        curs.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
+    try:
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
+    except psycopg.errors.DuplicateSchema as error:
+        raise ReplayTargetExists(f"schema {schema} exists: replay into a new one (--out)") \
+            from error
     base = ledger.settings.database_url.split("?", 1)[0]
     return f"{base}?schema={schema}"
 
@@ -187,8 +201,11 @@ class Verdict:
 
 
 def verify(ledger: Ledger) -> Verdict:
-    """Recompute the hash chain from the stored events and compare it with the audit chain;
-    then project a fresh replay up to the live position and compare every table."""
+    """PostgreSQL: recompute the hash chain from the stored events and compare it with the
+    audit chain; then project a fresh replay up to the live position and compare every table.
+    The embedded default: see `verify_events`."""
+    if not is_postgres(ledger):
+        return verify_events(ledger)
     live = Runner(ledger, live_names(ledger))
     live.create()
     position = live.position()
@@ -196,6 +213,26 @@ def verify(ledger: Ledger) -> Verdict:
     if difference is None:
         difference = _compare_with_replay(ledger, live, position)
     return Verdict(difference is None, checked, link, difference)
+
+
+def verify_events(ledger: Ledger) -> Verdict:
+    """The embedded default keeps no tables: its documents are computed from the events on
+    every read, so they equal a replay by construction. What can differ is the events: each
+    stored event must decode, and the chain is recomputed over the whole log (its head is what
+    an auditor compares with a copy)."""
+    link, checked = GENESIS_LINK, 0
+    for page in _pages(ledger):
+        for notification in page:
+            try:
+                ledger.app.mapper.to_domain_event(notification)
+            except Exception as error:  # any decoding failure is the finding, not a crash
+                return Verdict(False, checked, link, (
+                    f"event {notification.id} (aggregate {notification.originator_id} version"
+                    f" {notification.originator_version}): stored bytes do not decode"
+                    f" ({type(error).__name__})"))
+            link = chain(link, event_hash(notification.topic, notification.state))
+            checked += 1
+    return Verdict(True, checked, link)
 
 
 def _check_chain(ledger: Ledger, names: Names, position: int) -> tuple[int, str, str | None]:
@@ -252,4 +289,5 @@ def _first_table_difference(curs: Cursor[DictRow], live: Names, fresh: Names) ->
     return None
 
 
-__all__ = ["LIVE", "ReplayResult", "Verdict", "is_postgres", "rebuild", "replay", "verify"]
+__all__ = ["LIVE", "ReplayResult", "ReplayTargetExists", "Verdict", "is_postgres", "rebuild",
+           "replay", "verify", "verify_events"]

@@ -17,7 +17,7 @@ from ledger.domain import PersonAccount
 from ledger.identity import aggregate_id, normalise
 from ledger.money import format_hundredths
 from ledger.rules import accrual, cpf
-from ledger.rules.book import MONEY_ACCOUNTS, Book, GrantView, fold
+from ledger.rules.book import MONEY_ACCOUNTS, Book, GrantView, fold, unit_on
 from ledger.rules.common import FAR_FUTURE, Context, day
 from ledger.state import PersonState, Posting
 
@@ -98,9 +98,12 @@ class Reader:
             "accounts": self._accounts(state, book, as_of),
             "held": format_hundredths(held),
             "available": format_hundredths(sum(balances.values()) - held),
+            "unit": book.unit,
             "pending": [
-                {"year": year, "cpf": format_hundredths(amount)}
-                for year, amount, _ in accrual.pending(state, as_of, context)
+                {"year": year, "cpf": format_hundredths(
+                    accrual.shown_in(self.parameters, amount, unit, book.unit)),
+                 "unit": book.unit}
+                for year, amount, unit in accrual.pending(state, as_of, context)
             ],
         }
 
@@ -171,6 +174,9 @@ class Reader:
         if settlements:
             return {"person": view.identifier, "year": year, "status": "closed",
                     "settlements": settlements, "result": settlements[-1]}
+        state = view.state or PersonState(person_key=view.person_key)
+        if year in self.ledger.closed_years() and year not in accrual.years_with_facts(state):
+            return closed_without_facts(view.identifier, year, self.parameters)
         return self._pending_explanation(view, year)
 
     def _all_events(self, view: View) -> Iterator[Any]:
@@ -220,6 +226,16 @@ class Reader:
                 for r in repeats
             ],
         }
+
+
+def closed_without_facts(identifier: str, year: int, parameters: Any) -> dict[str, Any]:
+    """The explanation of a closed year in which the person has no facts: nothing credited."""
+    unit = unit_on(parameters, dt.date(year + 1, 1, 1))
+    return {"person": identifier, "year": year, "status": "closed", "settlements": [],
+            "result": {"year": year, "unit": unit, "facts": [], "posting_unit": unit,
+                       "credited": format_hundredths(0),
+                       "note": f"year {year} is closed; no facts of this person in it, so"
+                               " nothing was credited for it"}}
 
 
 def _status(state: PersonState, as_of: dt.date) -> str:
@@ -275,4 +291,4 @@ def _line_document(line: Posting) -> dict[str, Any]:
     return document
 
 
-__all__ = ["Reader", "UnknownMessage", "View"]
+__all__ = ["Reader", "UnknownMessage", "View", "closed_without_facts"]

@@ -24,7 +24,13 @@ from ledger.rules.book import (
     hours_to_cents,
 )
 from ledger.rules.common import FAR_FUTURE
-from projections.reader import Reader, _grant_document, _line_document, _status
+from projections.reader import (
+    Reader,
+    _grant_document,
+    _line_document,
+    _status,
+    closed_without_facts,
+)
 from projections.runner import live_names
 from projections.schema import Names
 
@@ -122,6 +128,7 @@ class TableReader:
             "accounts": self._accounts(document, sums, balances, as_of),
             "held": format_hundredths(held),
             "available": format_hundredths(sum(balances.values()) - held),
+            "unit": sums.unit,
             "pending": self._pending(document, balances, sums.unit, as_of, known_at),
         })
 
@@ -153,15 +160,17 @@ class TableReader:
         statutory = balances["cpf"] + (balances["dif"] if include_dif else 0)
         rows = [
             (row["year"], accrual.pending_credit(row["entitled"], row["ceiling"], row["unit"],
-                                                 statutory, unit))
+                                                 statutory, unit), row["unit"])
             for row in document["pending"] if accrual.is_pending(row["year"], None, as_of)
         ]
         rows += [
-            (int(year), int(record["credited"]))
+            (int(year), int(record["credited"]), str(record["unit"]))
             for year, record in document.get("settled", {}).items()
             if accrual.is_pending(int(year), record["settled_on"], as_of)
         ]
-        return [{"year": year, "cpf": format_hundredths(amount)} for year, amount in sorted(rows)]
+        return [{"year": year, "cpf": format_hundredths(
+                    accrual.shown_in(self.parameters, amount, row_unit, unit)), "unit": unit}
+                for year, amount, row_unit in sorted(rows)]
 
     # Statement, explanations, outcomes.
 
@@ -187,6 +196,8 @@ class TableReader:
             return {"person": identifier, "year": year, "status": "closed",
                     "settlements": settlements, "result": settlements[-1]}
         pending = [r for r in (document or {}).get("pending", []) if r["year"] == year]
+        if not pending and year in self._closed_years(None):
+            return closed_without_facts(identifier, year, self.parameters)
         result = pending[0]["explanation"] if pending else {"year": year, "facts": []}
         return {"person": identifier, "year": year, "status": "pending", "settlements": [],
                 "result": result}

@@ -16,7 +16,7 @@ from schemas.model import Reason, RejectionError, violation
 Refinement = Callable[[dict[str, Any], str | None], None]
 
 DIF_HOURS_MAX_HUNDREDTHS = 120 * HUNDREDTHS_PER_HOUR
-INVALID_IDENTIFIER = "is not a 13-character NIR/NIA followed by its 2-digit key (contract §2)"
+INVALID_IDENTIFIER = "is not a 13-character NIR/NIA followed by its 2-digit key"
 
 
 def no_refinement(data: dict[str, Any], person: str | None) -> None:

@@ -8,6 +8,7 @@ else is a bug and propagates.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -42,6 +43,15 @@ _MESSAGE_ID = re.compile(ENVELOPE_DOCUMENT["properties"]["message_id"]["pattern"
 _FORMAT_NAMES = {
     "date": "a real calendar date (YYYY-MM-DD)",
     "date-time": "an RFC 3339 timestamp with an offset",
+}
+# Rejection details say in words what a pattern asks: they reach people, who read no regexes.
+_PATTERN_NAMES = {
+    r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$":
+        "a non-negative decimal string with at most two decimals, e.g. \"151.67\"",
+    r"^[0-9]{14}$": "a 14-digit SIRET",
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "a date YYYY-MM-DD",
+    r"^[A-Za-z0-9._:-]{1,128}$": "1 to 128 characters among A-Z a-z 0-9 . _ : -",
+    r"^[a-z0-9._:-]{1,64}$": "1 to 64 characters among a-z 0-9 . _ : -",
 }
 _JSON_TYPE_NAMES = {
     list: "an array",
@@ -145,7 +155,8 @@ def schema_for(type_: str, version: int) -> MessageSchema:
     if schema is not None:
         return schema
     if type_ not in _KNOWN_TYPES:
-        raise RejectionError(Reason.UNKNOWN_TYPE, f"message.type {type_!r} is not in the contract")
+        shown = json.dumps(type_)[:DETAIL_LENGTH_MAX_CHARS]
+        raise RejectionError(Reason.UNKNOWN_TYPE, f"message.type {shown} is not in the contract")
     detail = f"message.version {version} is not supported for {type_}"
     raise RejectionError(Reason.UNSUPPORTED_VERSION, detail)
 
@@ -185,6 +196,14 @@ def check_data(schema: MessageSchema, raw: dict[str, Any]) -> None:
         raise violation("data holds an array item nested too deeply") from error
 
 
+def _pattern_name(pattern: str) -> str:
+    if pattern in _PATTERN_NAMES:
+        return _PATTERN_NAMES[pattern]
+    if pattern.startswith("^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]"):
+        return _FORMAT_NAMES["date-time"]
+    return "in the shape the contract gives for it"
+
+
 def describe(error: JsonSchemaValueException, root: str) -> str:
     """A human message naming the path from `root` and why it failed."""
     # fastjsonschema calls the validated value "data"; root says whose path it is.
@@ -192,6 +211,12 @@ def describe(error: JsonSchemaValueException, root: str) -> str:
     path = root + name.removeprefix("data")
     if error.rule == "format":
         return f"{path} must be {_FORMAT_NAMES.get(error.rule_definition, error.rule_definition)}"
+    if error.rule == "pattern":
+        return f"{path} must be {_pattern_name(str(error.rule_definition))}"
+    if error.rule == "required" and isinstance(error.rule_definition, list):
+        present = error.value if isinstance(error.value, dict) else {}
+        missing = ", ".join(str(name) for name in error.rule_definition if name not in present)
+        return f"{path} must contain {missing}"
     if error.rule == "oneOf":
         names = [field for option in error.rule_definition for field in option["required"]]
         return f"{path} must contain exactly one of {', '.join(names)}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import orjson
 import pytest
 
-from ledger.cli import main
+from ledger.cli import EXIT_BROKEN_PIPE, EXIT_REJECTED, main
+from ledger.ingest import content_key
 from tests.support import Feed, identifier
 
 
@@ -33,7 +35,7 @@ def test_ingest_then_read(
     database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _feed_file(tmp_path)
-    assert main(["ingest", str(path), "--json"]) == 0
+    assert main(["ingest", str(path), "--json"]) == EXIT_REJECTED
     assert json.loads(capsys.readouterr().out) == {"accepted": 2, "duplicate": 0, "rejected": 1}
     assert main(["ingest", str(path)]) == 0
     assert capsys.readouterr().out.strip() == "accepted=0 duplicate=3 rejected=0"
@@ -46,7 +48,7 @@ def test_ingest_then_read(
     assert [line["amount"] for line in json.loads(capsys.readouterr().out)] == ["186.69"]
     assert main(["explain", person, "--year", "2019", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["result"]["ratio"] == "0.3734"
-    assert main(["message", "file:" + str(path), "line:3", "--json"]) == 0
+    assert main(["message", *content_key(b"not json"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["reason"] == "malformed"
 
 
@@ -89,3 +91,147 @@ def test_demo_runs_and_summarises(database: Path, capsys: pytest.CaptureFixture[
     assert report["persons"] == 20
     assert report["messages"] == report["accepted"] + report["duplicate"] + report["rejected"]
     assert report["accepted"] > 0
+
+
+# One-line reasons, never a traceback.
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    captured = capsys.readouterr()
+    error = captured.err.strip()
+    assert error.startswith("cpa-ledger: ") and "\n" not in error, captured.err
+    assert "Traceback" not in captured.err
+    for word in words:
+        assert word in error, error
+    return error
+
+
+def test_ingest_of_a_missing_file_says_so(database: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(tmp_path / "nowhere.jsonl")]) == 1
+    _one_line_error(capsys, "nowhere.jsonl", "no such file")
+
+
+def test_ingest_of_a_folder_says_so(database: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(tmp_path)]) == 1
+    _one_line_error(capsys, "is a folder")
+
+
+def test_ingest_checks_every_file_before_recording_any(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(_feed_file(tmp_path)), str(tmp_path / "missing"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"ok": False,
+                                                   "error": f"{tmp_path / 'missing'}: no such file"}
+    assert main(["balance", identifier("A"), "--as-of", "2020-06-30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accounts"]["cpf"]["balance"] == "0.00"
+
+
+@pytest.mark.parametrize("year", ["1990", "2014", "3000"])
+def test_explain_outside_the_rulebook_is_a_usage_error(
+        database: Path, year: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", identifier("A"), "--year", year])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "must be from 2015 to 2998" in error and error.count("\n") == 1, error
+
+
+@pytest.mark.parametrize("persons", ["0", "-3", "many"])
+def test_demo_refuses_a_wrong_number_of_persons(database: Path, persons: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--persons", persons])
+    assert exit_info.value.code == 2
+    assert "--persons" in capsys.readouterr().err
+
+
+def test_demo_bound_is_the_generator_s() -> None:
+    from ledger import cli, demo
+
+    assert cli.DEMO_PERSONS_MAX == demo.PERSONS_MAX
+
+
+def test_demo_years_out_of_range_is_one_line(database: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--persons", "1", "--years", "1990-1991"]) == 1
+    _one_line_error(capsys, "years")
+
+
+def test_replay_into_an_existing_folder_says_so(database: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    main(["ingest", str(_feed_file(tmp_path))])
+    capsys.readouterr()
+    until = "2999-01-01T00:00:00+00:00"
+    assert main(["replay", "--until", until, "--out", str(tmp_path / "audit")]) == 0
+    capsys.readouterr()
+    assert main(["replay", "--until", until, "--out", str(tmp_path / "audit")]) == 1
+    _one_line_error(capsys, "exists", "--out")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert main(["replay", "--until", until, "--out", str(tmp_path / "busy")]) == 1
+    _one_line_error(capsys, "not an empty folder")
+
+
+def test_the_replay_store_is_read_only(database: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    feed = _feed_file(tmp_path)
+    main(["ingest", str(feed)])
+    capsys.readouterr()
+    assert main(["replay", "--until", "2999-01-01T00:00:00+00:00", "--out",
+                 str(tmp_path / "audit"), "--json"]) == 0
+    url = json.loads(capsys.readouterr().out)["database_url"]
+    monkeypatch.setenv("CPA_DATABASE_URL", url)
+    assert main(["balance", identifier("A"), "--as-of", "2020-06-30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accounts"]["cpf"]["balance"] == "186.69"
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(orjson.dumps(Feed(prefix="later-").employment(2021, "800")) + b"\n")
+    assert main(["ingest", str(other)]) == 1
+    _one_line_error(capsys, "replay", "read-only")
+
+
+PIPED_COMMANDS = [
+    ["statement", identifier("A")],
+    ["statement", identifier("A"), "--json"],
+    ["balance", identifier("A"), "--as-of", "2020-06-30"],
+    ["explain", identifier("A"), "--year", "2019"],
+    ["--help"],
+]
+
+
+@pytest.mark.parametrize("command", PIPED_COMMANDS, ids=lambda c: " ".join(c[:1] + c[2:]))
+def test_output_to_a_closed_pipe_ends_quietly(database: Path, tmp_path: Path,
+                                              command: list[str]) -> None:
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    assert main(["ingest", str(_feed_file(tmp_path))]) == EXIT_REJECTED
+    cli = " ".join(shlex.quote(word) for word in [sys.executable, "-m", "ledger.cli", *command])
+    # `true` reads nothing and exits at once, long before Python has started and writes: the
+    # write meets a closed pipe, as it does under `| head` once head has its lines.
+    pipeline = f'{cli} | true; echo "${{PIPESTATUS[0]}}"'
+    finished = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True,
+                              env=os.environ, timeout=60, check=True)
+    assert "Traceback" not in finished.stderr, finished.stderr
+    assert "BrokenPipeError" not in finished.stderr, finished.stderr
+    assert finished.stdout.strip() in {"0", "141"}
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("command", PIPED_COMMANDS[:-1],
+                         ids=lambda c: " ".join(c[:1] + c[2:]))
+def test_a_broken_pipe_is_exit_141_without_a_word(
+        database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    main(["ingest", str(_feed_file(tmp_path))])
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(command) == EXIT_BROKEN_PIPE
+    assert capsys.readouterr().err == ""

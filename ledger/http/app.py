@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler
 
-from ledger.http import docs, limits, openapi, problems, routes
+from ledger.http import asyncapi, docs, limits, openapi, problems, routes
 from ledger.http.auth import Authenticator
 from ledger.http.handlers import Handlers
 from ledger.http.metrics import Metrics
@@ -50,10 +50,14 @@ def create_app(
 
 
 def _documents() -> dict[str, routes.Endpoint]:
-    """The OpenAPI document and its HTML page, rendered once."""
+    """The OpenAPI document, its HTML page and the AsyncAPI document, rendered once."""
     document = openapi.document()
     body = orjson.dumps(document)
     page = web_routes.docs_link(docs.render(document))
+    kafka_topics = asyncapi.rendered()
+
+    async def get_asyncapi(request: Request) -> Response:
+        return Response(kafka_topics, media_type="application/json")
 
     async def get_openapi(request: Request) -> Response:
         return Response(body, media_type="application/json")
@@ -61,7 +65,7 @@ def _documents() -> dict[str, routes.Endpoint]:
     async def get_docs(request: Request) -> Response:
         return HTMLResponse(page)
 
-    return {"get_openapi": get_openapi, "get_docs": get_docs}
+    return {"get_openapi": get_openapi, "get_docs": get_docs, "get_asyncapi": get_asyncapi}
 
 
 def _exception_handlers() -> dict[Any, ExceptionHandler]:

@@ -23,7 +23,8 @@ def render(document: dict[str, Any]) -> str:
              f"<title>{_text(info['title'])} API</title><style>{STYLE}</style></head><body>",
              f"<h1>{_text(info['title'])} API {_text(info['version'])}</h1>",
              _prose(info.get("description", "")),
-             "<p>Machine-readable: <a href=/openapi.json>/openapi.json</a></p>",
+             "<p>Machine-readable: <a href=/openapi.json>/openapi.json</a>; the Kafka topics:"
+             " <a href=/asyncapi.json>/asyncapi.json</a> (AsyncAPI 3.0)</p>",
              _contents(document["paths"])]
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
@@ -35,6 +36,11 @@ def render(document: dict[str, Any]) -> str:
 
 def _text(value: Any) -> str:
     return html.escape(str(value))
+
+
+def _inline(text: str) -> str:
+    """One line of description: escaped, with `code`."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _text(text))
 
 
 def _prose(text: str) -> str:
@@ -82,7 +88,7 @@ def _parameters(parameters: list[dict[str, Any]]) -> str:
         rows.append(f"<tr><td><code>{_text(parameter['name'])}</code></td>"
                     f"<td>{_text(parameter['in'])}{' (required)' if parameter['required'] else ''}"
                     f"</td><td><code>{_compact(parameter['schema'])}</code></td>"
-                    f"<td>{_text(parameter.get('description', ''))}</td></tr>")
+                    f"<td>{_inline(parameter.get('description', ''))}</td></tr>")
     return ("<h3>Parameters</h3><table><tr><th>name</th><th>in</th><th>schema</th>"
             "<th>meaning</th></tr>" + "".join(rows) + "</table>")
 
@@ -90,7 +96,7 @@ def _parameters(parameters: list[dict[str, Any]]) -> str:
 def _body(body: dict[str, Any] | None) -> str:
     if body is None:
         return ""
-    schemas = [f"<code>{_text(media)}</code>: <code>{_compact(content['schema'])}</code>"
+    schemas = [f"<code>{_text(media)}</code>: {_shape(content['schema'])}"
                for media, content in body["content"].items()]
     return "<h3>Request body</h3><p>" + "<br>".join(schemas) + "</p>"
 
@@ -99,23 +105,51 @@ def _responses(responses: dict[str, Any]) -> str:
     rows = []
     for status, response in responses.items():
         content = response.get("content", {})
-        shapes = ", ".join(f"{media} {orjson.dumps(item.get('schema', {})).decode('utf-8')}"
-                           for media, item in content.items())
-        rows.append(f"<tr><td>{_text(status)}</td><td>{_text(response['description'])}</td>"
-                    f"<td><code>{_text(shapes)}</code></td></tr>")
+        shapes = "<br>".join(f"<code>{_text(media)}</code>: {_shape(item.get('schema', {}))}"
+                             for media, item in content.items())
+        rows.append(f"<tr><td>{_text(status)}</td><td>{_inline(response['description'])}</td>"
+                    f"<td>{shapes}</td></tr>")
     return ("<h3>Responses</h3><table><tr><th>status</th><th>meaning</th><th>body</th></tr>"
             + "".join(rows) + "</table>")
 
 
 def _compact(schema: Any) -> str:
-    return _text(orjson.dumps(schema).decode("utf-8"))
+    return _linked(_text(orjson.dumps(schema).decode("utf-8")))
+
+
+def _shape(schema: dict[str, Any]) -> str:
+    """A body's schema in words: a link to the named schema, `array of` one, or the inline
+    schema with its references linked."""
+    if "$ref" in schema and len(schema) == 1:
+        return _schema_link(str(schema["$ref"]).rsplit("/", 1)[-1])
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return "array of " + _shape(schema["items"])
+    for keyword in ("oneOf", "anyOf"):
+        if set(schema) == {keyword}:
+            return " or ".join(_shape(option) for option in schema[keyword])
+    return f"<code>{_compact(schema)}</code>"
+
+
+def _schema_link(name: str) -> str:
+    return f"<a href='#schema-{_text(name)}'><code>{_text(name)}</code></a>"
+
+
+# A reference in escaped JSON text: "$ref": "#/components/schemas/NAME".
+_REFERENCE = re.compile(r"&quot;\$ref&quot;: ?&quot;#/components/schemas/([A-Za-z0-9._-]+)&quot;")
+
+
+def _linked(escaped_json: str) -> str:
+    return _REFERENCE.sub(
+        lambda match: f"&quot;$ref&quot;: {_schema_link(match.group(1))}", escaped_json)
 
 
 def _schemas(schemas: dict[str, Any]) -> str:
-    parts = ["<section><h2>Schemas</h2>"]
+    parts = ["<section><h2>Schemas</h2>",
+             "<p>Each body above links to its schema here; references between schemas are"
+             " links too.</p>"]
     for name, schema in schemas.items():
         pretty = orjson.dumps(schema, option=orjson.OPT_INDENT_2).decode("utf-8")
         parts.append(f"<details id='schema-{_text(name)}'><summary><code>{_text(name)}</code>"
-                     f"</summary><pre>{_text(pretty)}</pre></details>")
+                     f"</summary><pre>{_linked(_text(pretty))}</pre></details>")
     parts.append("</section>")
     return "\n".join(parts)

@@ -52,7 +52,7 @@ def _parameter(name: str, where: str, schema: dict[str, Any], description: str,
 
 PARAMETERS: dict[str, dict[str, Any]] = {
     "Person": {**_parameter("person", "path", {"type": "string", "pattern": PERSON_PATTERN},
-                            "NIR or NIA: 13 characters and the 2-digit key (contract §2)."),
+                            "NIR or NIA: 13 characters and the 2-digit key."),
                "examples": {"valid": {"value": "184037512345690"}}},
     "RequestId": _parameter("X-Request-Id", "header",
                             {"type": "string", "pattern": limits.REQUEST_ID_PATTERN},
@@ -109,6 +109,8 @@ SPECIFIC: dict[str, dict[str, Any]] = {
         "responses": {"200": ok("IngestResult", "One outcome per message, in order."),
                       "202": ok("CloseStatus", "A year close, accepted and being swept."),
                       "400": problem("The body is not JSON (`malformed`)."),
+                      "409": problem("The store is a replay for auditors, read-only "
+                                     "(`read_only_store`)."),
                       "422": problem("A year close sent with other messages "
                                      "(`year_close_not_alone`)."),
                       "413": problem("Body over the size limit (`body_too_large`) or too many "
@@ -128,7 +130,7 @@ SPECIFIC: dict[str, dict[str, Any]] = {
                       "404": problem("No outcome recorded (`unknown_message`), or no route.")},
     },
     "get_balances": {
-        "summary": "A person's balances (interfaces §3)",
+        "summary": "A person's balances",
         "parameters": [
             _person_ref(), _date_query("as_of", "Balances as of this date (default: today)."),
             _parameter("known_at", "query", {"type": "string", "format": "date-time"},
@@ -246,5 +248,12 @@ SPECIFIC: dict[str, dict[str, Any]] = {
     "get_docs": {
         "summary": "This document as an HTML page",
         "responses": {"200": ok("", "HTML.", media_type="text/html")},
+    },
+    "get_asyncapi": {
+        "summary": "The AsyncAPI 3.0 document of the Kafka topics",
+        "description": "The inbound feed, its dead letters and the outbound postings stream, "
+                       "with the same message schemas as `POST /v1/messages`.",
+        "responses": {"200": {"description": "AsyncAPI 3.0.", "headers": {**_ID_HEADER},
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
     },
 }

@@ -55,7 +55,7 @@ def message_schemas() -> dict[str, Any]:
         variants.append({"properties": {"type": {"const": type_}, "version": {"const": version},
                                         "data": ref(name)}})
     schemas_["Message"] = {
-        "description": "A feed message (contract §1-§4): the envelope, and data by type and "
+        "description": "A feed message: the envelope, and data by type and "
                        "version. A message that does not match is still answered, with a "
                        "`rejected` outcome and its reason.",
         "allOf": [ref("Envelope.v1")], "oneOf": variants}
@@ -95,10 +95,16 @@ def balance() -> dict[str, Any]:
         "known_at": {"type": ["string", "null"], "format": "date-time"},
         "status": {"enum": ["open", "frozen", "closed"]}, "in_arrears": {"type": "boolean"},
         "accounts": accounts, "held": MONEY, "available": MONEY,
+        "unit": {"enum": ["EUR", "hours"], "description": "The unit of `held` and `available`."},
         "pending": {"type": "array",
-                    "items": _closed({"year": {"type": "integer"}, "cpf": MONEY})}})
-    document["description"] = ("Balances (interfaces §3): `unit` is hours before 2019-01-01; "
-                               "`available` = sum of balances - held.")
+                    "items": _closed({"year": {"type": "integer"}, "cpf": MONEY,
+                                      "unit": {"enum": ["EUR", "hours"]}})}})
+    document["description"] = (
+        "Balances as of a date, as known at a time. Amounts are decimal strings with two "
+        "decimals, each with its unit: hours for dates before 2019-01-01, EUR from then on "
+        "(hours convert at 15 EUR/h); prevention points are whole numbers. Pending years are in "
+        "the unit of the document. `balance` counts holds as still in the account; `held` is "
+        "their total; `available` = sum of balances - held.")
     return document
 
 

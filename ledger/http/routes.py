@@ -37,6 +37,7 @@ OPERATIONS = (
     Operation("GET", "/metrics", "get_metrics", ()),
     Operation("GET", "/openapi.json", "get_openapi", ()),
     Operation("GET", "/docs", "get_docs", ()),
+    Operation("GET", "/asyncapi.json", "get_asyncapi", ()),
 )
 
 

@@ -16,6 +16,7 @@ import tempfile
 
 import uvicorn
 
+from ledger.application import Ledger
 from ledger.config import ConfigurationError, Settings
 from ledger.http import limits
 from ledger.http.auth import Authenticator
@@ -32,6 +33,8 @@ def run_serve(arguments: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= arguments.workers <= limits.WORKERS_MAX:
         raise ConfigurationError(f"--workers must be from 1 to {limits.WORKERS_MAX}")
     settings.warn_if_insecure()
+    with Ledger(settings):  # the store accepts this secret and URL, or serve stops here
+        pass
     metrics_directory = _metrics_directory(arguments.workers)
     try:
         uvicorn.run(

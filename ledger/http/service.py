@@ -13,13 +13,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from copy import deepcopy
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from ledger.application import Item, Ledger, settlements_due
+from ledger import quotes
+from ledger.application import Item, Ledger
 from ledger.batch import Result
 from ledger.http import audit, pages
 from ledger.http.closes import CloseSweeps, in_progress
@@ -28,9 +28,8 @@ from ledger.http.problems import Problem
 from ledger.http.readpool import ReadPool
 from ledger.http.settings import HttpSettings
 from ledger.parameters import ParameterNotInForce
-from ledger.rules.common import Context, Rejected
-from ledger.rules.orders import quote
-from ledger.state import PersonState, evolve, stamped
+from ledger.store_identity import ReadOnlyStore
+from ledger.texts import plural
 from projections.documents import DocumentCache
 from projections.operations import is_postgres
 from projections.reader import Reader, UnknownMessage
@@ -42,8 +41,6 @@ from schemas import Message
 # answered 503, to retry. Other store errors are bugs: 500.
 STORE_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError, InterfaceError, psycopg.OperationalError, sqlite3.OperationalError)
-QUOTE_ORDER_ID = "quote"
-QUOTE_PROVIDER = "quote"
 
 
 class LedgerService:
@@ -93,7 +90,10 @@ class LedgerService:
         if not items:
             return []
         with self._writing:
-            return self.ledger.ingest(items, channel="http")
+            try:
+                return self.ledger.ingest(items, channel="http")
+            except ReadOnlyStore as error:
+                raise Problem(409, error.reason, str(error)) from error
 
     def _sweep(self, items: Sequence[Item], progress: Callable[[int], None]) -> list[Result]:
         """A year close, holding the writer's lock but for a moment after each page of persons,
@@ -115,6 +115,10 @@ class LedgerService:
         key = (str(message.source), str(message.message_id))
         if self.ledger.app.ledger_recorder.select_receipts([key]):
             return None
+        try:
+            self.ledger.identity.refuse_writes()
+        except ReadOnlyStore as error:
+            raise Problem(409, error.reason, str(error)) from error
         return self.closes.start(message).status()
 
     # Reads.
@@ -144,22 +148,10 @@ class LedgerService:
     def quote(self, person: str, certification: str, price_eur: str,
               on: dt.date) -> dict[str, Any]:
         """What a training order would get on `on`; decides without recording anything."""
-        view = self.events.view(person)
-        context = Context(self.ledger.parameters, self.ledger.closed_years())
-        state = _caught_up(view.state, context, self.ledger.now()) if view.state is not None \
-            else PersonState(person_key=view.person_key)
-        data = {"order_id": QUOTE_ORDER_ID, "certification": certification,
-                "provider": QUOTE_PROVIDER, "price_eur": price_eur, "ordered_on": on.isoformat()}
         try:
-            decided = quote(state, data, context)
-        except (Rejected, ParameterNotInForce) as error:
-            reason = getattr(error, "reason", "parameter_not_in_force")
-            raise Problem(422, reason, getattr(error, "detail", str(error))) from error
-        if decided.funded == 0 and decided.price > 0:
-            # The order itself would be refused for this reason (ledger.rules.orders.order).
-            raise Problem(422, "insufficient_rights", "no rights available for this order")
-        return {"person": view.identifier, "on": on.isoformat(), "certification": certification,
-                **decided.as_document()}
+            return quotes.quote_order(self.ledger, person, certification, price_eur, on)
+        except quotes.QuoteRefused as error:
+            raise Problem(422, error.reason, error.detail) from error
 
     def message(self, source: str, message_id: str) -> tuple[int, dict[str, Any]]:
         """(200, the recorded outcome), or (202, the status of a year close being swept)."""
@@ -210,14 +202,6 @@ class LedgerService:
                     "projection_lag_max_events": self.ready_lag_max_events}
         if lag > self.ready_lag_max_events:
             raise Problem(503, "projection_lag",
-                          f"the read models lag the event store by {lag} events", extra=measures)
+                          f"the read models lag the event store by {plural(lag, 'event')}",
+                          extra=measures)
         return {"status": "ready", **measures}
-
-
-def _caught_up(state: PersonState, context: Context, now: str) -> PersonState:
-    """A copy of the state with the closed years that an order would settle first (the
-    closing sweep may not have reached this person yet): the quote sees what the order sees."""
-    copy = deepcopy(state)
-    for _, outcome in settlements_due(copy, context):
-        evolve(copy, stamped(outcome.changes, now))
-    return copy

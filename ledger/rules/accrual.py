@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Any
 
 from ledger.money import format_hundredths
+from ledger.parameters import Parameters
 from ledger.rules import cpf
-from ledger.rules.book import HOURS, in_unit, unit_on
+from ledger.rules.book import EUR, HOURS, in_unit, unit_on
 from ledger.rules.common import (
     Context,
     Incoming,
@@ -117,7 +118,7 @@ def _regularise(
     else:
         change = -min(-delta, previous_credited)
     note = (f"year {year} regularised: entitled {format_hundredths(previous_entitled)} -> "
-            f"{format_hundredths(entitled)} {unit}, posting {format_hundredths(change)}")
+            f"{format_hundredths(entitled)} {unit}, posting {format_hundredths(change)} {unit}")
     outcome = _settled(year, entitled, previous_credited + change, unit, on, note,
                        result.explanation, ceiling=ceiling_amount, balance=balance)
     if change:
@@ -133,9 +134,9 @@ def _ceiling_note(
 ) -> str:
     text = f"year {year}: entitled {format_hundredths(entitled)} {unit}"
     if credit < entitled:
-        text += (f", limited by the ceiling {format_hundredths(ceiling_amount)} "
-                 f"(balance {format_hundredths(balance)})")
-    return f"{text}, credited {format_hundredths(credit)}"
+        text += (f", limited by the ceiling {format_hundredths(ceiling_amount)} {unit} "
+                 f"(balance {format_hundredths(balance)} {unit})")
+    return f"{text}, credited {format_hundredths(credit)} {unit}"
 
 
 def _settled(
@@ -198,8 +199,20 @@ def is_pending(year: int, settled_on: str | None, as_of: dt.date) -> bool:
     return year <= as_of.year and (settled_on is None or settled_on > as_of.isoformat())
 
 
+def shown_in(parameters: Parameters, amount: int, unit: str, target: str) -> int:
+    """A pending CPF amount in the unit of the balance document it appears in: a year computed
+    in hours, pending as of a day from the euro switch, converts at the 2019 rate; a year whose
+    credit is in euros (its close falls after the switch), pending as of a day before it, shows
+    the hours it stands for (the same rate back, rounded half up to the hundredth)."""
+    if unit == EUR and target == HOURS:
+        rate_cents = in_unit(parameters, "cpf", 100, HOURS, EUR)
+        return (amount * 100 * 2 + rate_cents) // (2 * rate_cents)
+    return in_unit(parameters, "cpf", amount, unit, target)
+
+
 def pending(state: PersonState, as_of: dt.date, context: Context) -> list[tuple[int, int, str]]:
-    """Pending years: (year, what it credits or would credit, unit)."""
+    """Pending years: (year, what it credits or would credit, unit). Use `shown_in` to put the
+    amount in a document's unit."""
     rows: list[tuple[int, int, str]] = []
     if is_closed_on(state, as_of):
         return rows

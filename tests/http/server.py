@@ -29,7 +29,7 @@ LOG_TAIL_CHARS = 4_000
 # A year close posted over HTTP is swept in the background: its status is polled until then.
 CLOSE_TIMEOUT_SECONDS = 120
 CLOSE_POLL_SECONDS = 0.05
-SECRET = "http-tests-person-key-secret"
+SECRET = "http-tests-person-key-secret-0123456789"
 # One token per scope, and the name of its client in the tokens file.
 TOKENS = {scope: f"token-for-{scope}-0123456789" for scope in ("ingest", "read", "audit", "admin")}
 
@@ -119,7 +119,10 @@ class Server:
         assert response.status_code in (200, 202), response.text
         if response.status_code == 200:
             return dict(response.json()["outcomes"][0])
-        location = response.headers["location"]
+        return self.follow(client, response.headers["location"])
+
+    def follow(self, client: httpx.Client, location: str) -> dict[str, Any]:
+        """Poll a close's status resource until its outcome is recorded."""
         deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             status = client.get(location)

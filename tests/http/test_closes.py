@@ -36,7 +36,8 @@ def test_a_close_is_accepted_at_once_and_followed_to_its_outcome(server: Server)
     status = conforms(response.json(), "CloseStatus")
     assert status["outcome"] == "in_progress" and status["year"] == 2020
     assert response.headers["location"] == f"/v1/messages/{close['source']}/{close['message_id']}"
-    outcome = server.close(ingest, close)
+    # Followed, not posted again: a sweep that ended meanwhile would answer `duplicate`.
+    outcome = server.follow(ingest, response.headers["location"])
     assert outcome["outcome"] == "accepted"
     assert f"{len(PERSONS)} persons settled" in outcome["detail"]
     again = ingest.post("/v1/messages", json=close)
