@@ -81,6 +81,8 @@ def _print_balance(document: dict[str, Any]) -> None:
     print(f"  held    {document['held']:>10}\n  available {document['available']:>8}")
     for pending in document["pending"]:
         print(f"  pending {pending['year']}: cpf {pending['cpf']}")
+    for pending in document["accounts"].get("cpf_public", {}).get("pending", []):
+        print(f"  pending {pending['year']}: cpf_public {pending['cpf_public']} hours")
 
 
 def run_statement(arguments: argparse.Namespace, settings: Settings) -> int:

@@ -33,6 +33,7 @@ DEFAULT_SOURCES = {
     "person.merged": "operator",
     "accrual.year.closed": "operator",
     "fact.retracted": "dsn",
+    "cpf.conversion.requested": "portal",
 }
 _ALIAS_BODIES = {
     "A": "1840375123456",
