@@ -48,7 +48,7 @@ FIRST_PUBLIC_YEAR_FALLBACK = 2017
 
 
 def is_public_period(fact: Fact) -> bool:
-    return fact["type"] == EMPLOYMENT_TYPE and fact["data"].get("regime") == REGIME
+    return bool(fact["type"] == EMPLOYMENT_TYPE and fact["data"].get("regime") == REGIME)
 
 
 def is_public(data: Mapping[str, Any]) -> bool:
@@ -274,7 +274,8 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
 def document_part(state: PersonState, parameters: Parameters) -> dict[str, Any]:
     """The public counter's part of a person's account document: a function of the state
     only. `years`: each year with public facts, settled (`credited`, `settled_on`) or not
-    (`entitled` before the ceiling, `ceiling`); `profiles` ([since year, profile]) for the ceiling of the day."""
+    (`entitled` before the ceiling, `ceiling`); `profiles` ([since year, profile]) for the
+    ceiling of the day."""
     years = sorted(years_with_public_facts(state))
     rows: list[dict[str, Any]] = []
     profiles: list[list[Any]] = []
