@@ -173,6 +173,8 @@ def _add_demo(commands: Any) -> None:
     command.add_argument("--persons", type=int, default=1000)
     command.add_argument("--years", type=_years, default=(2015, dt.date.today().year))
     command.add_argument("--seed", type=int, default=1)
+    command.add_argument("--list", action="store_true",
+                         help="list the demo's persons and their careers; ingest nothing")
     _json_flag(command)
 
 
