@@ -147,6 +147,12 @@ def profile_of(year: int, facts: Mapping[str, Fact], parameters: Parameters) -> 
     return _profile(year, periods, qualification, parameters)[0]
 
 
+def has_public_period(year: int, facts: Mapping[str, Fact]) -> bool:
+    """Cheap: most persons have none (no balance is folded for them)."""
+    return any(is_public_period(fact) and int(str(fact["data"]["period_start"])[:4]) == year
+               for fact in facts.values())
+
+
 def years_with_facts_in(facts: Mapping[str, Fact]) -> set[int]:
     return {int(str(fact["data"]["period_start"])[:4])
             for fact in facts.values() if is_public_period(fact)}
@@ -203,6 +209,8 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     explanation of the settlement (None when the year has nothing public)."""
     parameters = context.parameters
     record = state.public_years.get(str(year))
+    if record is None and not has_public_period(year, state.facts):
+        return Outcome(), None
     posted_on = day(on)
     balance = book_on(state, posted_on, parameters).balances[PUBLIC]
     step_balance = balance if record is None else int(record.get("step_balance", balance))
@@ -254,6 +262,8 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
                         ) -> dict[str, Any] | None:
     """Year N as if closed on `on` (its explanation), None when nothing public."""
     parameters = context.parameters
+    if not has_public_period(year, state.facts):
+        return None
     balance = book_on(state, on, parameters).balances[PUBLIC]
     result = entitlement(year, state.facts, parameters, frozen=frozen_on(state),
                          step_balance=balance)
