@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 
 from ledger.application import Ledger
 from ledger.money import HUNDREDTHS_PER_HOUR
@@ -18,6 +18,7 @@ from tests.backends import Ledgers
 from tests.strategies import PERSONS, careers
 from tests.support import identifier, ingest
 
+# The careers also run through tests/test_properties.py (their public actions included).
 AS_OF_DAYS = ("2016-06-30", "2018-12-31", "2019-01-01", "2022-06-30", "2027-01-01", "2030-01-01")
 EUR_PER_HOUR_CENTS = 1500
 HALF_HOUR_OF_EUROS_CENTS = 750  # round(euros / 15) may round up by at most half an hour
@@ -38,6 +39,7 @@ def _conversions(state: PersonState) -> dict[str, dict[str, Any]]:
     return pairs
 
 
+@settings(max_examples=30)  # the shared property tests cover these careers too
 @given(careers())
 def test_conversions_never_create_rights(ledgers: Ledgers, feed: list[dict[str, Any]]) -> None:
     """Euros debited >= 15 x hours credited - 7.50; hours debited x 15 >= euros credited."""
@@ -63,6 +65,7 @@ def test_conversions_never_create_rights(ledgers: Ledgers, feed: list[dict[str, 
         ledger.close()
 
 
+@settings(max_examples=30)  # the shared property tests cover these careers too
 @given(careers())
 def test_ceilings_hold_on_both_counters(ledgers: Ledgers, feed: list[dict[str, Any]]) -> None:
     """No accrual, regularisation, DIF or conversion credit takes a counter above its
@@ -89,6 +92,7 @@ def test_ceilings_hold_on_both_counters(ledgers: Ledgers, feed: list[dict[str, A
         ledger.close()
 
 
+@settings(max_examples=30)  # the shared property tests cover these careers too
 @given(careers())
 def test_the_public_counter_is_hours_on_every_date_and_the_sum_of_its_lines(
     ledgers: Ledgers, feed: list[dict[str, Any]]
