@@ -122,7 +122,8 @@ def _gather(year: int, facts: Mapping[str, Fact]) -> tuple[list[str], list[Any],
 
 
 def years_with_public_facts(state: PersonState) -> set[int]:
-    return years_with_facts_in(state.facts)
+    return {int(str(fact["data"]["period_start"])[:4])
+            for fact in state.facts_of_type(EMPLOYMENT_TYPE) if is_public_period(fact)}
 
 
 def _profile(
@@ -209,7 +210,7 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     explanation of the settlement (None when the year has nothing public)."""
     parameters = context.parameters
     record = state.public_years.get(str(year))
-    if record is None and not has_public_period(year, state.facts):
+    if record is None and not has_public_period(year, state.facts_for_year(year)):
         return Outcome(), None
     posted_on = day(on)
     balance = book_on(state, posted_on, parameters).balances[PUBLIC]
@@ -262,7 +263,7 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
                         ) -> dict[str, Any] | None:
     """Year N as if closed on `on` (its explanation), None when nothing public."""
     parameters = context.parameters
-    if not has_public_period(year, state.facts):
+    if not has_public_period(year, state.facts_for_year(year)):
         return None
     balance = book_on(state, on, parameters).balances[PUBLIC]
     result = entitlement(year, state.facts, parameters, frozen=frozen_on(state),
@@ -290,10 +291,14 @@ def document_part(state: PersonState, parameters: Parameters) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     profiles: list[list[Any]] = []
     if years:
-        declared = [int(str(f["data"]["declared_on"])[:4]) for f in state.facts.values()
-                    if f["type"] == QUALIFICATION_TYPE]
+        # The facts a profile reads (periods and qualifications), gathered once: not the
+        # whole career for every year.
+        shaping = {key: state.facts[key] for kind in (EMPLOYMENT_TYPE, QUALIFICATION_TYPE)
+                   for key in state.index.by_type.get(kind, ())}
+        declared = [int(str(f["data"]["declared_on"])[:4])
+                    for f in state.facts_of_type(QUALIFICATION_TYPE)]
         for year in range(years[0], max([years[-1], *declared]) + 1):
-            profile = profile_of(year, state.facts, parameters)
+            profile = profile_of(year, shaping, parameters)
             if not profiles or profiles[-1][1] != profile:
                 profiles.append([year, profile])
     for year in years:
