@@ -285,6 +285,8 @@ def _add_demo(commands: Any) -> None:
                          help=f"years of the careers (default 2015-{dt.date.today().year})")
     command.add_argument("--seed", type=int, default=1, metavar="S",
                          help="random seed: the same seed gives the same feed (default 1)")
+    command.add_argument("--list", action="store_true",
+                         help="list the demo's persons and their careers; ingest nothing")
     _json_flag(command)
 
 

@@ -155,6 +155,9 @@ def run_message(arguments: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DEMO_SAMPLE_PERSONS = 5
+
+
 def run_demo(arguments: argparse.Namespace, settings: Settings) -> int:
     from ledger import demo
 
@@ -164,29 +167,55 @@ def run_demo(arguments: argparse.Namespace, settings: Settings) -> int:
                                  seed=arguments.seed)
     except ValueError as error:
         raise CommandError(str(error)) from error
+    if arguments.list:
+        return _list_demo_persons(plan, arguments.json)
+    progress = _progress(arguments, demo.progress_total(plan), "person-year")
     with Ledger(settings) as ledger:
-        report = run_demo_feed(ledger, plan, _progress(arguments, None, "msg"))
+        report = run_demo_feed(ledger, plan, progress)
+    if progress is not None:
+        progress.close()
+    samples = demo.sample_persons(plan, DEMO_SAMPLE_PERSONS)
     if arguments.json:
+        report["try"] = [{"person": p.identifier, "career": p.describe()} for p in samples]
         print_json(report)
     else:
         for name, value in report.items():
             print(f"{name}: {value}")
+        print("persons to try (cpa-ledger balance PERSON; demo --list names them all):")
+        for summary in samples:
+            print(f"  {summary.identifier}  {summary.describe()}")
+    return 0
+
+
+def _list_demo_persons(plan: Any, as_json: bool) -> int:
+    """The demo's persons and their kind of career, without ingesting anything."""
+    from ledger import demo
+
+    summaries = list(demo.persons(plan))
+    if as_json:
+        print_json([{"person": s.identifier, "career": s.career, "first_year": s.first_year,
+                     "last_year": s.last_year, "merged": s.merged} for s in summaries])
+    else:
+        for summary in summaries:
+            print(f"{summary.identifier}  {summary.describe()}")
     return 0
 
 
 def run_demo_feed(ledger: Ledger, plan: Any, progress: Any = None) -> dict[str, Any]:
-    """Generate the demo feed, ingest it in batches, and summarise."""
+    """Generate the demo feed, ingest it in batches, and summarise. `progress` (a tqdm bar
+    or None) advances by person and wave, out of `demo.progress_total(plan)`."""
     import orjson
 
     import schemas
     from ledger import demo
 
     started = time.perf_counter()
+    advance = None if progress is None else progress.update
     lines = (
         ingest.Line(schemas.parse(orjson.dumps(message)), ("demo", str(index)), 1)
-        for index, message in enumerate(demo.generate(plan))
+        for index, message in enumerate(demo.generate(plan, advance))
     )
-    counts = ingest.ingest_lines(ledger, lines, progress)
+    counts = ingest.ingest_lines(ledger, lines)
     elapsed = time.perf_counter() - started
     total = sum(counts.values())
     return {

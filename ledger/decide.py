@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ledger.rules import accrual, c2p, cec, dif, orders, topups
+from ledger.rules import accrual, c2p, cec, dif, orders, public, topups
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day
 from ledger.rules.cpf import year_of_fact
 from ledger.state import PersonState
@@ -36,6 +36,7 @@ PERSON_TYPES = FACT_TYPES | {
     "training.entered",
     "training.refunded",
     "hardship.points.used",
+    "cpf.conversion.requested",
     "person.retired",
     "person.deceased",
     "fact.retracted",
@@ -115,8 +116,6 @@ def _replaced_fact(state: PersonState, incoming: Incoming) -> dict[str, Any] | N
 
 def _check_fact(state: PersonState, incoming: Incoming, context: Context) -> None:
     data = incoming.data
-    if incoming.type == "employment.declared" and data.get("regime") == "public":
-        raise Rejected("not_supported", "public servants' CPF is not covered yet")
     if incoming.type == "dif.registered":
         dif.check(incoming, state, context)
     if incoming.type == "civic_engagement.declared":
@@ -220,25 +219,42 @@ def _unique(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _retired(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
+    """A full-rate retirement freezes the CPF and closes C2P (§9); a retirement freezes the
+    public counter as §10.6 says (from 2020 whatever full_rate says, unless invalidity)."""
     data = incoming.data
-    if not data.get("full_rate"):
-        return Outcome([], ["retirement without full rate: the CPF stays open"])
-    if state.retired_on is not None:
-        raise Rejected("already_retired", f"retired on {state.retired_on}")
     on = str(data["retired_on"])
-    return Outcome([{"kind": "status_changed", "retired_on": on}],
-                   [f"full-rate retirement on {on}: CPF frozen, C2P closed"])
+    status: dict[str, Any] = {}
+    notes: list[str] = []
+    if data.get("full_rate"):
+        if state.retired_on is not None:
+            raise Rejected("already_retired", f"retired on {state.retired_on}")
+        status["retired_on"] = on
+        notes.append(f"full-rate retirement on {on}: CPF frozen, C2P closed")
+    else:
+        notes.append("retirement without full rate: the CPF stays open")
+    if public.freezes_public(data, context.parameters):
+        if state.public_frozen_on is None:
+            status["public_frozen_on"] = on
+            notes.append(f"retirement on {on}: public counter frozen")
+    elif data.get("invalidity"):
+        notes.append("retirement for invalidity: the public counter stays usable")
+    changes = [{"kind": "status_changed", **status}] if status else []
+    return Outcome(changes, notes)
 
 
 def _after_retirement(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
-    if state.retired_on is None:
+    frozen = [day(on).year for on in (state.retired_on, state.public_frozen_on) if on]
+    if not frozen:
         return Outcome()
-    first = day(state.retired_on).year
-    exposed = {int(f["data"]["year"]) for f in state.facts_of_type("hardship.exposure.declared")
-               if int(f["data"]["year"]) >= first}
-    touched = [{"type": "hardship.exposure.declared", "data": {"year": y}} for y in exposed]
-    years = {y for y in accrual.years_with_facts(state) if y >= first}
-    outcome = reconcile(state, touched, incoming, context)
+    outcome = Outcome()
+    if state.retired_on is not None:
+        first = day(state.retired_on).year
+        exposed = {int(f["data"]["year"])
+                   for f in state.facts_of_type("hardship.exposure.declared")
+                   if int(f["data"]["year"]) >= first}
+        touched = [{"type": "hardship.exposure.declared", "data": {"year": y}} for y in exposed]
+        outcome = reconcile(state, touched, incoming, context)
+    years = {y for y in accrual.years_with_facts(state) if y >= min(frozen)}
     outcome.extend(accrual.regularise_closed(state, years, incoming, context))
     return outcome
 
@@ -266,6 +282,7 @@ _HANDLERS: dict[str, Callable[[PersonState, Incoming, Context], Outcome]] = {
     "training.entered": orders.enter,
     "training.refunded": orders.refund,
     "hardship.points.used": _points_used,
+    "cpf.conversion.requested": public.convert,
     "person.retired": _retired,
     "person.deceased": _deceased,
 }

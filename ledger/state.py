@@ -15,7 +15,7 @@ from typing import Any
 Change = dict[str, Any]
 Posting = dict[str, Any]
 
-ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p")
+ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p", "cpf_public")
 HELD = "held"
 ACCRUAL_FACT_TYPES = ("employment.declared", "self_employment.declared")
 
@@ -68,6 +68,8 @@ class PersonState:
     postings: list[Posting] = field(default_factory=list)
     # Settled accrual years: "2019" -> {"entitled", "credited", "unit", "settled_on"}.
     years: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The same for the public counter (rules §10.3), in hours; only years with public facts.
+    public_years: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Derived credits already posted, by key ("cec/<activity>/<year>", "c2p/<year>Q<n>", "dif").
     credited: dict[str, dict[str, Any]] = field(default_factory=dict)
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -75,6 +77,8 @@ class PersonState:
     c2p_uses: list[dict[str, Any]] = field(default_factory=list)
     birth_date: str | None = None
     retired_on: str | None = None
+    # The day the public counter froze (rules §10.6), when a retirement froze it.
+    public_frozen_on: str | None = None
     died_on: str | None = None
     merged_into: str | None = None
     absorbed: list[str] = field(default_factory=list)
@@ -189,6 +193,14 @@ def _year_settled(state: PersonState, change: Change) -> None:
     }
 
 
+def _public_year_settled(state: PersonState, change: Change) -> None:
+    state.public_years[str(change["year"])] = {
+        "entitled": change["entitled"],
+        "credited": change["credited"],
+        "settled_on": change["settled_on"],
+    }
+
+
 def _credit_settled(state: PersonState, change: Change) -> None:
     state.credited[change["key"]] = {
         "amount": change["amount"],
@@ -218,7 +230,7 @@ def _c2p_used(state: PersonState, change: Change) -> None:
 
 
 def _status_changed(state: PersonState, change: Change) -> None:
-    for name in ("birth_date", "retired_on", "died_on", "merged_into"):
+    for name in ("birth_date", "retired_on", "public_frozen_on", "died_on", "merged_into"):
         if name in change:
             setattr(state, name, change[name])
 
@@ -236,6 +248,7 @@ def _absorbed(state: PersonState, change: Change) -> None:
     state.inactive.update({k: v for k, v in other.inactive.items() if k not in state.inactive})
     state.postings.extend(other.postings)
     _merge_years(state.years, other.years)
+    _merge_public_years(state.public_years, other.public_years)
     _merge_credited(state.credited, other.credited)
     state.grants.update({k: v for k, v in other.grants.items() if k not in state.grants})
     state.orders.update({k: v for k, v in other.orders.items() if k not in state.orders})
@@ -248,6 +261,17 @@ def _merge_years(mine: dict[str, dict[str, Any]], theirs: Mapping[str, dict[str,
         if year not in mine:
             mine[year] = dict(record)
         elif mine[year]["unit"] == record["unit"]:
+            mine[year]["entitled"] += record["entitled"]
+            mine[year]["credited"] += record["credited"]
+
+
+def _merge_public_years(
+    mine: dict[str, dict[str, Any]], theirs: Mapping[str, dict[str, Any]]
+) -> None:
+    for year, record in theirs.items():
+        if year not in mine:
+            mine[year] = dict(record)
+        else:
             mine[year]["entitled"] += record["entitled"]
             mine[year]["credited"] += record["credited"]
 
@@ -265,6 +289,7 @@ _APPLY = {
     "fact_removed": _fact_removed,
     "posted": _posted,
     "year_settled": _year_settled,
+    "public_year_settled": _public_year_settled,
     "credit_settled": _credit_settled,
     "grant_opened": _grant_opened,
     "grant_withdrawn": _grant_withdrawn,

@@ -60,6 +60,9 @@ def balance(document: dict[str, Any]) -> list[str]:
     for pending in document["pending"]:
         lines.append(f"  pending {pending['year']}: cpf {pending['cpf']} "
                      f"{pending.get('unit', unit)} (not credited yet)")
+    for pending in document["accounts"].get("cpf_public", {}).get("pending", []):
+        lines.append(f"  pending {pending['year']}: cpf_public {pending['cpf_public']} hours"
+                     " (not credited yet)")
     return lines
 
 

@@ -15,7 +15,7 @@ from psycopg.sql import SQL
 
 from ledger.domain import LedgerCalendar
 from ledger.parameters import Parameters
-from ledger.rules import accrual, cpf
+from ledger.rules import accrual, cpf, public
 from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
@@ -68,6 +68,8 @@ def account_document(state: PersonState, parameters: Parameters,
         "settled": {year: {"settled_on": r["settled_on"], "credited": r["credited"],
                            "unit": r["unit"]} for year, r in sorted(state.years.items())
                     if int(year) in with_facts},
+        # The public counter's years and ceilings (rules §10).
+        "public": public.document_part(state, parameters),
     }
 
 

@@ -16,8 +16,8 @@ from ledger.application import Ledger
 from ledger.domain import PersonAccount
 from ledger.identity import aggregate_id, normalise
 from ledger.money import format_hundredths
-from ledger.rules import accrual, cpf
-from ledger.rules.book import MONEY_ACCOUNTS, Book, GrantView, fold, unit_on
+from ledger.rules import accrual, cpf, public
+from ledger.rules.book import MONEY_ACCOUNTS, PUBLIC, Book, GrantView, fold, unit_on
 from ledger.rules.common import FAR_FUTURE, Context, day
 from ledger.state import PersonState, Posting
 
@@ -94,7 +94,7 @@ class Reader:
             "as_of": as_of.isoformat(),
             "known_at": None if known_at is None else known_at.isoformat(),
             "status": _status(state, as_of),
-            "in_arrears": balances["cpf"] < 0,
+            "in_arrears": balances["cpf"] < 0 or book.balances[PUBLIC] < 0,
             "accounts": self._accounts(state, book, as_of),
             "held": format_hundredths(held),
             "available": format_hundredths(sum(balances.values()) - held),
@@ -119,6 +119,9 @@ class Reader:
             "topups": {"unit": unit, "balance": money["topups"],
                        "grants": self._grants(state, book, as_of)},
             "c2p": {"unit": "points", "balance": book.points},
+            PUBLIC: public.account_document(
+                public.document_part(state, self.parameters), book.balances[PUBLIC],
+                book.held.get(PUBLIC, 0), as_of, state.died_on, self.parameters),
         }
 
     def _cpf_ceiling(self, state: PersonState, as_of: dt.date) -> int:

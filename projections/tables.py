@@ -14,10 +14,11 @@ from ledger import limits
 from ledger.application import Ledger
 from ledger.identity import normalise
 from ledger.money import format_hundredths
-from ledger.rules import accrual, cpf
+from ledger.rules import accrual, cpf, public
 from ledger.rules.book import (
     EUR,
     MONEY_ACCOUNTS,
+    PUBLIC,
     GrantView,
     euro_from,
     grant_closing,
@@ -124,7 +125,7 @@ class TableReader:
             "as_of": as_of.isoformat(),
             "known_at": None if known_at is None else known_at.isoformat(),
             "status": _status(_Status(document), as_of),  # type: ignore[arg-type]
-            "in_arrears": balances["cpf"] < 0,
+            "in_arrears": balances["cpf"] < 0 or sums.public() < 0,
             "accounts": self._accounts(document, sums, balances, as_of),
             "held": format_hundredths(held),
             "available": format_hundredths(sum(balances.values()) - held),
@@ -150,6 +151,9 @@ class TableReader:
                     "ceiling": format_hundredths(int(cec_ceiling or 0))},
             "topups": {"unit": unit, "balance": money["topups"], "grants": grants},
             "c2p": {"unit": "points", "balance": sums.points()},
+            PUBLIC: public.account_document(
+                document.get("public", {}), sums.public(), sums.public_held(), as_of,
+                document.get("died_on"), self.parameters),
         }
 
     def _pending(self, document: Any, balances: dict[str, int], unit: str, as_of: dt.date,
@@ -245,7 +249,16 @@ class _Sums:
                    if r["account"] == name and r["unit"] == self.unit)
 
     def held(self) -> int:
-        return sum(self._value(r, _held_account(r)) for r in self.rows if r["account"] == "held")
+        return sum(self._value(r, _held_account(r)) for r in self.rows
+                   if r["account"] == "held" and r["bucket"] != PUBLIC)
+
+    def public(self) -> int:
+        """The public counter: hours at every date (rules §10), never converted."""
+        return sum(int(r["amount"]) for r in self.rows if r["account"] == PUBLIC)
+
+    def public_held(self) -> int:
+        return sum(int(r["amount"]) for r in self.rows
+                   if r["account"] == "held" and r["bucket"] == PUBLIC)
 
     def points(self) -> int:
         return sum(int(r["amount"]) for r in self.rows if r["account"] == "c2p")

@@ -43,6 +43,19 @@ def refine_employment(data: dict[str, Any], person: str | None) -> None:
     require_positive(data, "reference_hours")
 
 
+def refine_public_employment(data: dict[str, Any], person: str | None) -> None:
+    """A period, and a public post's share more than zero (rules §10.2)."""
+    refine_employment(data, person)
+    if "post_share" in data and float(data["post_share"]) <= 0:
+        raise violation("data.post_share must be more than 0")
+
+
+def refine_conversion(data: dict[str, Any], person: str | None) -> None:
+    """An amount, when given, is more than zero (rules §10.4)."""
+    if "amount" in data:
+        require_positive(data, "amount")
+
+
 def refine_period(data: dict[str, Any], person: str | None) -> None:
     """An optional end never precedes the start."""
     require_not_before(data, "to", "from")
@@ -74,7 +87,8 @@ def refine_merged(data: dict[str, Any], person: str | None) -> None:
 
 
 REFINEMENTS: Mapping[str, Refinement] = {
-    "employment.declared": refine_employment,
+    "employment.declared": refine_public_employment,
+    "cpf.conversion.requested": refine_conversion,
     "disability.recognised": refine_period,
     "jobseeker.registered": refine_period,
     "dif.registered": refine_dif,

@@ -38,6 +38,7 @@ def career_action(draw: st.DrawFn, feed: Feed, sent: list[dict[str, Any]]) -> di
     kind = draw(st.sampled_from((
         "employment", "employment", "employment", "close", "dif", "topup", "order", "follow",
         "cec", "exposure", "correct", "retract", "jobseeker", "self",
+        "public", "public", "public_dif", "convert", "convert", "public_order",
     )))
     return _ACTIONS[kind](draw, feed, person, sent)
 
@@ -147,6 +148,52 @@ def _self(draw: st.DrawFn, feed: Feed, person: str, sent: list[Any]) -> dict[str
                         published=f"{year + 1}-02-01")
 
 
+def _public(draw: st.DrawFn, feed: Feed, person: str, sent: list[Any]) -> dict[str, Any]:
+    """A period in a public post (rules §10): part of a year, some on a post of less than
+    full time, some of category C."""
+    year = draw(st.integers(2016, 2026))
+    start = draw(st.integers(0, 300))
+    end = draw(st.integers(start, 364))
+    data: dict[str, Any] = {"employer": "12345678901234", "period_start": _day(year, start),
+                            "period_end": _day(year, end), "hours_worked": "0",
+                            "regime": "public"}
+    share = draw(st.sampled_from((None, "1", "0.5", "0.8", "0.7")))
+    if share is not None:
+        data["post_share"] = share
+    if draw(st.booleans()):
+        data["category"] = draw(st.sampled_from(("A", "B", "C")))
+    return feed.message("employment.declared", data, person=person,
+                        published=f"{year + 1}-01-12")
+
+
+def _public_dif(draw: st.DrawFn, feed: Feed, person: str, sent: list[Any]) -> dict[str, Any]:
+    on = draw(dates(2016, 2026))
+    return feed.message("dif.registered", {"hours": str(draw(st.integers(1, 120))),
+                                           "registered_on": on, "regime": "public"},
+                        person=person, published=on)
+
+
+def _convert(draw: st.DrawFn, feed: Feed, person: str, sent: list[Any]) -> dict[str, Any]:
+    on = draw(dates(2019, 2027))
+    direction = draw(st.sampled_from(("euros_to_hours", "hours_to_euros")))
+    activity = draw(st.sampled_from(("public", "private", "equal", "equal")))
+    data: dict[str, Any] = {"request_id": f"r{len(sent)}", "direction": direction,
+                            "principal_activity": activity, "requested_on": on}
+    if draw(st.booleans()):
+        top = 3000 if direction == "euros_to_hours" else 200
+        data["amount"] = f"{draw(st.integers(1, top))}.{draw(st.integers(0, 99)):02d}"
+    return feed.message("cpf.conversion.requested", data, person=person, published=on)
+
+
+def _public_order(draw: st.DrawFn, feed: Feed, person: str, sent: list[Any]) -> dict[str, Any]:
+    on = draw(dates(2017, 2026))
+    data: dict[str, Any] = {"order_id": f"o{len(sent)}", "regime": "public",
+                            "certification": draw(st.sampled_from(CERTIFICATIONS)),
+                            "provider": "12345678901234", "ordered_on": on,
+                            "hours": str(draw(st.integers(1, 150)))}
+    return feed.message("training.ordered", data, person=person, published=on)
+
+
 _IDENTIFIERS: dict[str, str] = {}
 
 
@@ -167,6 +214,10 @@ _ACTIONS = {
     "retract": _retract,
     "jobseeker": _jobseeker,
     "self": _self,
+    "public": _public,
+    "public_dif": _public_dif,
+    "convert": _convert,
+    "public_order": _public_order,
 }
 
 

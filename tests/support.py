@@ -35,6 +35,7 @@ DEFAULT_SOURCES = {
     "person.merged": "operator",
     "accrual.year.closed": "operator",
     "fact.retracted": "dsn",
+    "cpf.conversion.requested": "portal",
 }
 _ALIAS_BODIES = {
     "A": "1840375123456",

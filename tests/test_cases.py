@@ -90,7 +90,16 @@ def _balance_step(
         assert _field(document, name) == value, f"{where}: {name} in {document}"
 
 
+def _path(document: Any, name: str) -> Any:
+    """A dotted path into a document ("accounts.cpf_public.held", "cpf_public.share")."""
+    for part in name.split("."):
+        document = document[int(part)] if isinstance(document, list) else document[part]
+    return document
+
+
 def _field(document: dict[str, Any], name: str) -> Any:
+    if "." in name and not name.startswith("grant:"):
+        return _path(document, name)
     accounts = document["accounts"]
     if name in accounts:
         return accounts[name]["balance"]
@@ -130,5 +139,5 @@ def _explain_step(
     document = Reader(ledger).explain(identifier(query.get("person", "A")), query["year"])
     result = document["result"]
     for name, value in expect.items():
-        got = document[name] if name in document else result[name]
+        got = document[name] if name in document else _path(result, name)
         assert got == value, f"{where}: {name} in {document}"

@@ -91,6 +91,7 @@ def test_demo_runs_and_summarises(database: Path, capsys: pytest.CaptureFixture[
     assert report["persons"] == 20
     assert report["messages"] == report["accepted"] + report["duplicate"] + report["rejected"]
     assert report["accepted"] > 0
+    assert len(report["try"]) == 5 and all(len(t["person"]) == 15 for t in report["try"])
 
 
 # One-line reasons, never a traceback.
@@ -235,3 +236,51 @@ def test_a_broken_pipe_is_exit_141_without_a_word(
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
     assert main(command) == EXIT_BROKEN_PIPE
     assert capsys.readouterr().err == ""
+
+
+def test_demo_names_persons_to_try_with_rights(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The store holds only hashed keys: the demo says which identifiers it made."""
+    assert main(["demo", "--persons", "60", "--years", "2015-2024", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    tried = out.split("persons to try", 1)[1].splitlines()[1:]
+    assert len(tried) == 5
+    kinds = " ".join(tried)
+    assert "public agent" in kinds and "private" in kinds
+    for line in tried:
+        person = line.split()[0]
+        assert main(["balance", person, "--as-of", "2025-06-30", "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        rights = [document["accounts"][name]["balance"] for name in ("cpf", "cpf_public")]
+        assert any(value != "0.00" for value in rights), (line, document)
+
+
+def test_demo_list_names_every_person_without_ingesting(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--persons", "40", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert 0 < len(listed) <= 40
+    assert {p["career"] for p in listed} <= {"private", "public", "to_public", "to_private"}
+    assert main(["demo", "--persons", "40", "--list"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(listed)
+
+
+def test_the_demo_progress_has_a_total(database: Path) -> None:
+    from ledger import demo
+    from ledger.application import Ledger
+    from ledger.commands import run_demo_feed
+    from ledger.config import Settings
+
+    class Bar:
+        done = 0
+
+        def update(self, count: int) -> None:
+            self.done += count
+
+    plan = demo.DemoSettings(persons=15, year_from=2019, year_to=2021)
+    bar = Bar()
+    with Ledger(Settings.from_environment()) as ledger:
+        run_demo_feed(ledger, plan, bar)
+    assert bar.done == demo.progress_total(plan) == 15 * 3

@@ -46,13 +46,13 @@ ENVELOPE = {"message_id", "source", "type", "version", "person", "published_at",
 DATA_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "employment.declared": (
         {"employer", "period_start", "period_end", "hours_worked"},
-        {"reference_hours", "regime"},
+        {"reference_hours", "regime", "post_share", "category"},
     ),
     "self_employment.declared": ({"year", "months_active", "contribution_paid"}, set()),
     "qualification.declared": ({"low_qualified", "declared_on"}, set()),
     "disability.recognised": ({"from"}, {"to"}),
     "jobseeker.registered": ({"from"}, {"to"}),
-    "dif.registered": ({"hours", "registered_on"}, set()),
+    "dif.registered": ({"hours", "registered_on"}, {"regime"}),
     "topup.granted": (
         {"grant_id", "funder_type", "funder_id", "kind", "granted_on"},
         {"amount_eur", "hours", "earmarked_certifications", "expires_on", "refundable"},
@@ -64,7 +64,7 @@ DATA_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "training.ordered": (
         {"order_id", "certification", "provider", "ordered_on"},
-        {"price_eur", "hours", "volunteer_training"},
+        {"price_eur", "hours", "volunteer_training", "regime"},
     ),
     "training.cancelled": ({"order_id", "cancelled_on"}, set()),
     "training.entered": ({"order_id", "entered_on"}, set()),
@@ -79,6 +79,10 @@ DATA_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "person.merged": ({"absorbed", "merged_on"}, set()),
     "accrual.year.closed": ({"year", "credited_on"}, set()),
     "fact.retracted": ({"retracts", "retracted_on"}, set()),
+    "cpf.conversion.requested": (
+        {"request_id", "direction", "principal_activity", "requested_on"},
+        {"amount"},
+    ),
 }
 DATE_FIELDS = {
     "period_start", "period_end", "declared_on", "from", "to", "registered_on", "granted_on",
@@ -88,7 +92,7 @@ DATE_FIELDS = {
 }  # fmt: skip
 DECIMAL_FIELDS = {
     "hours_worked", "reference_hours", "hours", "amount_eur", "price_eur", "quantity",
-    "quantity_main_organisation",
+    "quantity_main_organisation", "amount",
 }  # fmt: skip
 EUR_FROM = date(2019, 1, 1)
 EARMARKS_FROM = date(2025, 4, 17)
@@ -181,7 +185,7 @@ def test_employment_periods_stay_within_one_year(feed: list[Message]) -> None:
         data = message["data"]
         start, end = _day(data["period_start"]), _day(data["period_end"])
         assert start <= end and start.year == end.year
-        assert SIRET.match(data["employer"]) and data["regime"] in {"private", "esat"}
+        assert SIRET.match(data["employer"]) and data["regime"] in {"private", "esat", "public"}
         reference = Decimal(data["reference_hours"])
         assert reference == Decimal(1607) or reference <= FORFAIT_DAYS_MAX
         assert Decimal(data["hours_worked"]) <= reference
@@ -236,6 +240,9 @@ def test_amounts_are_hours_before_2019_and_euros_after(feed: list[Message]) -> N
     for kind, day_field, euro_field in dated:
         for message in _of_type(feed, kind):
             data = message["data"]
+            if data.get("regime") == "public":  # public orders are in hours (rules §10.5)
+                assert "hours" in data and euro_field not in data, message
+                continue
             in_euros = _day(data[day_field]) >= EUR_FROM
             assert (euro_field in data, "hours" in data) == (in_euros, not in_euros), message
 
@@ -404,3 +411,99 @@ def test_summary_counts_by_type(feed: list[Message]) -> None:
     counts = summary_counts(feed)
     assert sum(counts.values()) == len(feed)
     assert counts["accrual.year.closed"] == len(_of_type(feed, "accrual.year.closed"))
+
+
+# Public agents and moves between sectors (rules §10).
+
+PUBLIC_SHARE_RANGE = (0.05, 0.35)  # of persons with at least one public period
+CONVERSIONS_FROM = date(2020, 1, 1)
+
+
+def _careers(feed: list[Message]) -> dict[str, set[str]]:
+    """person -> regimes of their periods."""
+    regimes: dict[str, set[str]] = {}
+    for message in _of_type(feed, "employment.declared"):
+        regimes.setdefault(message["person"], set()).add(message["data"]["regime"])
+    return regimes
+
+
+def test_a_share_of_persons_are_public_agents_and_some_move(feed: list[Message]) -> None:
+    careers = _careers(feed)
+    public = [person for person, regimes in careers.items() if "public" in regimes]
+    mixed = [person for person, regimes in careers.items() if {"public", "private"} <= regimes]
+    low, high = PUBLIC_SHARE_RANGE
+    assert low * len(careers) < len(public) < high * len(careers)
+    assert 0 < len(mixed) < len(public)
+
+
+def test_public_periods_follow_rules_10_2(feed: list[Message]) -> None:
+    periods = [m["data"] for m in _of_type(feed, "employment.declared")
+               if m["data"]["regime"] == "public"]
+    assert periods and {p["category"] for p in periods} == {"A", "B", "C"}
+    shares = {p.get("post_share", "1") for p in periods}
+    assert "1" in shares and len(shares) > 1
+    assert all(0 < Decimal(share) <= 1 for share in shares)
+    private = [m["data"] for m in _of_type(feed, "employment.declared")
+               if m["data"]["regime"] != "public"]
+    assert not any("post_share" in p or "category" in p for p in private)
+
+
+def test_public_dif_orders_and_conversions_appear(feed: list[Message]) -> None:
+    public_dif = [m for m in _of_type(feed, "dif.registered") if m["data"].get("regime")]
+    assert public_dif and all(Decimal(m["data"]["hours"]) <= DIF_HOURS_MAX for m in public_dif)
+    public_orders = [m for m in _of_type(feed, "training.ordered")
+                     if m["data"].get("regime") == "public"]
+    assert public_orders and all("hours" in m["data"] for m in public_orders)
+    conversions = _of_type(feed, "cpf.conversion.requested")
+    assert conversions
+    for message in conversions:
+        data = message["data"]
+        assert _day(data["requested_on"]) >= CONVERSIONS_FROM
+        allowed = {"public": "euros_to_hours", "private": "hours_to_euros"}
+        assert allowed[data["principal_activity"]] == data["direction"]
+    public_only = {person for person, regimes in _careers(feed).items()
+                   if regimes == {"public"}}
+    exposed = {m["person"] for m in _of_type(feed, "hardship.exposure.declared")}
+    assert not public_only & exposed  # C2P does not apply to public-law periods
+
+
+def test_a_message_id_names_one_message_whatever_the_run_size() -> None:
+    """`demo --persons 300` then `--persons 1000`: the shared ids carry the same messages
+    (before, `published_at` and the employers' SIRETs depended on the run's size)."""
+    small = generate(DemoSettings(persons=30, year_from=2017, year_to=2020))
+    large = generate(DemoSettings(persons=100, year_from=2017, year_to=2020))
+    by_id = {(m["source"], m["message_id"]): m for m in large}
+    shared = [(m, by_id.get((m["source"], m["message_id"]))) for m in small]
+    assert all(twin is not None for _, twin in shared)
+    assert [m for m, twin in shared if m != twin] == []
+
+
+def test_the_demo_figures_are_the_rulebook_parameters() -> None:
+    from ledger.demo import figures
+    from ledger.parameters import load
+
+    parameters = load()
+    assert figures.CIVIC_THRESHOLDS["benevolat_associatif"] == (200, 100)
+    assert figures.CIVIC_THRESHOLDS["service_civique"] == (6, None)
+    assert set(figures.CIVIC_THRESHOLDS) == set(parameters.get("cec_thresholds",
+                                                               date(2017, 1, 1)))
+    assert figures.FACTORS_IN_FORCE == FACTORS
+    assert (figures.EUR_FROM, figures.EARMARKS_FROM, figures.DIF_CLOSES) == (
+        EUR_FROM, EARMARKS_FROM, DIF_CLOSES)
+    rule_change = figures.POINTS_RULE_CHANGE
+    assert rule_change == date(2023, 9, 1)
+    assert figures.POINTS_CAP_BEFORE_CHANGE == 100
+    assert (figures.PUBLIC_FIRST_YEAR, figures.CONVERSIONS_FROM) == (2017, CONVERSIONS_FROM)
+
+
+def test_sample_persons_name_each_kind_of_career() -> None:
+    from ledger.demo import persons, sample_persons
+
+    settings = DemoSettings(persons=SMALL_PERSONS * 3)
+    samples = sample_persons(settings, 5)
+    assert len(samples) == 5
+    assert {"private", "public"} <= {s.career for s in samples}
+    assert {s.career for s in samples} & {"to_public", "to_private"}
+    everyone = {s.identifier for s in persons(settings)}
+    assert {s.identifier for s in samples} <= everyone
+    assert all(is_valid(s.identifier) for s in samples)

@@ -78,8 +78,20 @@ def test_malformed_kafka_record_is_keyed_by_its_position(ledger: Ledger) -> None
                              published="2021-07-01"), "dif_registration_closed"),
         (lambda f: f.message("employment.declared", {
             "employer": "12345678901234", "period_start": "2020-01-01",
-            "period_end": "2020-12-31", "hours_worked": "1607", "regime": "public"}),
-         "not_supported"),
+            "period_end": "2020-12-31", "hours_worked": "1607", "post_share": "0.5"}),
+         "schema_violation"),
+        (lambda f: f.message("cpf.conversion.requested", {
+            "request_id": "r1", "direction": "hours_to_euros", "principal_activity": "public",
+            "requested_on": "2021-04-01"}), "conversion_direction_not_allowed"),
+        (lambda f: f.message("cpf.conversion.requested", {
+            "request_id": "r1", "direction": "euros_to_hours", "principal_activity": "public",
+            "requested_on": "2019-04-01"}), "field_not_in_force"),
+        (lambda f: f.message("cpf.conversion.requested", {
+            "request_id": "r1", "direction": "hours_to_euros", "principal_activity": "private",
+            "requested_on": "2021-04-01"}), "nothing_to_convert"),
+        (lambda f: f.message("training.ordered", {
+            "order_id": "o7", "certification": "C", "provider": "p", "hours": "10",
+            "regime": "public", "ordered_on": "2021-04-01"}), "insufficient_rights"),
         (lambda f: f.message("topup.granted", {
             "grant_id": "g1", "funder_type": "employer", "funder_id": "e1", "kind": "other",
             "amount_eur": "100.00", "granted_on": "2024-01-01", "expires_on": "2025-01-01"}),

@@ -150,7 +150,7 @@ SPECIFIC: dict[str, dict[str, Any]] = {
             _person_ref(), _date_query("from", "First effective date."),
             _date_query("to", "Last effective date."),
             _parameter("account", "query",
-                       {"enum": ["cpf", "dif", "cec", "topups", "c2p", "held"]},
+                       {"enum": ["cpf", "dif", "cec", "topups", "c2p", "cpf_public", "held"]},
                        "Only this account's lines."),
             {"$ref": "#/components/parameters/Cursor"},
             _limit(limits.POSTINGS_PAGE_LINES_DEFAULT, limits.POSTINGS_PAGE_LINES_MAX),

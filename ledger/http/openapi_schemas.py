@@ -85,11 +85,25 @@ def _money_account(*extra: str) -> dict[str, Any]:
     return _closed(properties)
 
 
+def _public_account() -> dict[str, Any]:
+    pending = _closed({"year": {"type": "integer"}, "cpf_public": MONEY,
+                       "unit": {"const": "hours"}})
+    document = _closed({
+        "unit": {"const": "hours"}, "balance": MONEY, "ceiling": MONEY, "held": MONEY,
+        "available": MONEY, "status": {"enum": ["open", "frozen", "closed"]},
+        "pending": {"type": "array", "items": pending}})
+    document["description"] = ("The public agents' counter (rules §10): hours at every date, "
+                               "never converted; it funds public orders only, so it is not in "
+                               "the document's `held` and `available`.")
+    return document
+
+
 def balance() -> dict[str, Any]:
     accounts = _closed({
         "cpf": _money_account("ceiling"), "dif": _money_account(),
         "cec": _money_account("ceiling"), "topups": _money_account("grants"),
-        "c2p": _closed({"unit": {"const": "points"}, "balance": {"type": "integer"}})})
+        "c2p": _closed({"unit": {"const": "points"}, "balance": {"type": "integer"}}),
+        "cpf_public": _public_account()})
     document = _closed({
         "person": {"type": "string"}, "as_of": DATE,
         "known_at": {"type": ["string", "null"], "format": "date-time"},
@@ -102,15 +116,16 @@ def balance() -> dict[str, Any]:
     document["description"] = (
         "Balances as of a date, as known at a time. Amounts are decimal strings with two "
         "decimals, each with its unit: hours for dates before 2019-01-01, EUR from then on "
-        "(hours convert at 15 EUR/h); prevention points are whole numbers. Pending years are in "
-        "the unit of the document. `balance` counts holds as still in the account; `held` is "
-        "their total; `available` = sum of balances - held.")
+        "(hours convert at 15 EUR/h), hours always for `cpf_public`; prevention points are "
+        "whole numbers. Pending years are in the unit of the document. `balance` counts holds "
+        "as still in the account; `held` is their total; `available` = sum of balances - held.")
     return document
 
 
 def posting() -> dict[str, Any]:
     document = _closed({
-        "on": DATE, "account": {"enum": ["cpf", "dif", "cec", "topups", "c2p", "held"]},
+        "on": DATE,
+        "account": {"enum": ["cpf", "dif", "cec", "topups", "c2p", "cpf_public", "held"]},
         "amount": {"oneOf": [MONEY, {"type": "integer"}],
                    "description": "Decimal string; an integer for points (c2p)."},
         "unit": {"enum": ["EUR", "hours", "points"]}, "kind": {"type": "string"},

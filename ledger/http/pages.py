@@ -21,7 +21,7 @@ from ledger.http import cursors
 from ledger.http.problems import Problem
 
 ANCHOR_CHARS = 24
-ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p", "held")
+ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p", "cpf_public", "held")
 
 
 @dataclass(frozen=True, slots=True)

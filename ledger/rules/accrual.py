@@ -7,7 +7,7 @@ from typing import Any
 
 from ledger.money import format_hundredths
 from ledger.parameters import Parameters
-from ledger.rules import cpf
+from ledger.rules import cpf, public
 from ledger.rules.book import EUR, HOURS, in_unit, unit_on
 from ledger.rules.common import (
     Context,
@@ -32,11 +32,13 @@ def _retired_on(state: PersonState) -> dt.date | None:
 
 
 def compute(
-    state: PersonState, year: int, on: dt.date, context: Context, *, with_balance: bool = True
+    state: PersonState, year: int, on: dt.date, context: Context, *, with_balance: bool = True,
+    with_public: bool = True,
 ) -> tuple[cpf.Entitlement, int, int, int, str]:
     """(entitlement, entitled and ceiling in the posting unit, statutory balance, unit).
     Without `with_balance`, the balance (a fold over the person's postings) is computed only
-    when the year's regime needs it (hours: the rate depends on it) and is 0 otherwise."""
+    when the year's regime needs it (hours: the rate depends on it) and is 0 otherwise. With
+    `with_public`, the explanation also tells the public counter's year (`cpf_public`)."""
     parameters = context.parameters
     needed = with_balance or parameters.get("cpf_unit", dt.date(year, 1, 1)) == HOURS
     balance = statutory_balance(book_on(state, on, parameters), parameters) if needed else 0
@@ -49,6 +51,10 @@ def compute(
         statutory_balance=balance,
         balance_unit=unit,
     )
+    if with_public:
+        public_detail = public.pending_explanation(state, year, on, context)
+        if public_detail is not None:
+            result.explanation["cpf_public"] = public_detail
     ceiling_amount, ceiling_unit = cpf.ceiling(parameters, year, result.profile)
     entitled = in_unit(parameters, "cpf", result.amount, result.unit, unit)
     ceiling_posted = in_unit(parameters, "cpf", ceiling_amount, ceiling_unit, unit)
@@ -58,9 +64,25 @@ def compute(
 def settle(
     state: PersonState, year: int, on: str, incoming: Incoming, context: Context
 ) -> Outcome:
-    """Close year N for this person on `on`, or regularise it when already settled."""
+    """Close year N for this person on `on`, or regularise it when already settled: the
+    private CPF (§3), then the public counter (§10.3), whose explanation goes with the year's
+    (`cpf_public`)."""
+    outcome = _settle_private(state, year, on, incoming, context)
+    public_outcome, public_detail = public.settle(state, year, on, incoming, context)
+    if public_detail is not None:
+        for change in outcome.changes:
+            if change["kind"] == "year_settled":
+                change["explanation"]["cpf_public"] = public_detail
+    outcome.extend(public_outcome)
+    return outcome
+
+
+def _settle_private(
+    state: PersonState, year: int, on: str, incoming: Incoming, context: Context
+) -> Outcome:
     posted_on = day(on)
-    result, entitled, ceiling_amount, balance, unit = compute(state, year, posted_on, context)
+    result, entitled, ceiling_amount, balance, unit = compute(state, year, posted_on, context,
+                                                              with_public=False)
     record = state.years.get(str(year))
     if is_closed_on(state, posted_on):
         return _settled(year, entitled, _previous(record, context, unit)[1], unit, on,

@@ -18,6 +18,9 @@ from ledger.state import HELD, Posting
 
 EUR, HOURS, POINTS = "EUR", "hours", "points"
 MONEY_ACCOUNTS = ("cpf", "dif", "cec", "topups")
+# The public agents' counter (rules §10): hours at every date, never converted in 2019, never
+# in `available` (it funds public orders only).
+PUBLIC = "cpf_public"
 _RATE_PARAMETER = {
     "cpf": "conversion_eur_per_hour_cpf",
     "dif": "conversion_eur_per_hour_dif",
@@ -42,7 +45,7 @@ def hours_to_cents(parameters: Parameters, account: str, hundredths: int) -> int
 
 def in_unit(parameters: Parameters, account: str, amount: int, unit: str, target: str) -> int:
     """An amount of `account` expressed in `target` unit (hours convert to EUR only)."""
-    if unit == target or account == "c2p":
+    if unit == target or account in ("c2p", PUBLIC):
         return amount
     if unit == HOURS and target == EUR:
         return hours_to_cents(parameters, account, amount)
@@ -72,7 +75,9 @@ class Book:
 
     as_of: dt.date
     unit: str
-    balances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MONEY_ACCOUNTS, 0))
+    balances: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((*MONEY_ACCOUNTS, PUBLIC), 0)
+    )
     points: int = 0
     held: dict[str, int] = field(default_factory=dict)  # bucket -> held amount
     grants: dict[str, GrantView] = field(default_factory=dict)
@@ -86,7 +91,8 @@ class Book:
         return self.balances.get(bucket, 0) - self.held.get(bucket, 0)
 
     def held_total(self) -> int:
-        return sum(self.held.values())
+        """Holds on the money buckets (the public counter's, in hours, are apart)."""
+        return sum(amount for bucket, amount in self.held.items() if bucket != PUBLIC)
 
     def lowest_available(self, bucket: str) -> int:
         """The least this bucket had available from the tracked day on (never over-draw). A
@@ -188,13 +194,13 @@ class _Folder:
         # A grant's expiry or withdrawal is not spending: once closed, it no longer lowers the
         # minimum (an order before that day may still draw on it).
         open_grants = (f"grant:{g}" for g, view in self.book.grants.items() if not view.closed_on)
-        for bucket in [*MONEY_ACCOUNTS, *open_grants]:
+        for bucket in [*MONEY_ACCOUNTS, PUBLIC, *open_grants]:
             value = self.book.available(bucket)
             minimum[bucket] = min(minimum.get(bucket, value), value)
 
     def _amount(self, posting: Posting) -> int:
         unit = posting["unit"]
-        if unit == HOURS and self.book.unit == EUR:
+        if unit == HOURS and self.book.unit == EUR and bucket_of(posting) != PUBLIC:
             return hours_to_cents(self.parameters, _rate_account(posting), posting["amount"])
         return int(posting["amount"])
 
@@ -228,6 +234,8 @@ class _Folder:
             if hours:
                 book.derived.extend(_conversion_lines(day, account, hours, book.balances[account]))
         for bucket, hours in list(book.held.items()):
+            if bucket == PUBLIC:
+                continue
             book.held[bucket] = hours_to_cents(self.parameters, _bucket_account(bucket), hours)
         for grant in book.grants.values():
             grant.balance = hours_to_cents(self.parameters, "topups", grant.balance)

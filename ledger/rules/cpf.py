@@ -126,6 +126,8 @@ def _gather(year: int, facts: Mapping[str, Fact]) -> _YearFacts:
             gathered.qualification.append(data)
         elif kind == "disability.recognised":
             gathered.disability.append(data)
+        elif kind == "employment.declared" and data.get("regime") == "public":
+            continue  # the public counter's (rules §10.3), not the private CPF's
         elif year_of_fact(fact) == year:
             gathered.keys.append(key)
             bucket = gathered.employment if kind == "employment.declared" else None

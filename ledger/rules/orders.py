@@ -9,7 +9,7 @@ from typing import Any
 
 from ledger.money import format_hundredths, parse_hundredths
 from ledger.parameters import Parameters
-from ledger.rules.book import EUR, HOURS, Book, euro_from, fold, in_unit, unit_on
+from ledger.rules.book import EUR, HOURS, PUBLIC, Book, euro_from, fold, in_unit, unit_on
 from ledger.rules.common import (
     FAR_FUTURE,
     Context,
@@ -131,6 +131,8 @@ def quote(state: PersonState, data: Mapping[str, Any], context: Context) -> Quot
     """Decide what an order would get on its date (pure; rejections raise)."""
     parameters = context.parameters
     on = day(str(data["ordered_on"]))
+    if data.get("regime") == "public":
+        return _public_quote(state, data, on, parameters)
     unit = _order_unit(data, on, parameters)
     price = parse_hundredths(str(data["price_eur"] if unit == EUR else data["hours"]))
     cec_only = _check_account(state, on, bool(data.get("volunteer_training")))
@@ -139,6 +141,26 @@ def quote(state: PersonState, data: Mapping[str, Any], context: Context) -> Quot
     buckets = _buckets(state, parameters.get("order_draw_order", on),
                        str(data["certification"]), on, cec_only)
     return _price_out(state, on, unit, price, book, buckets, parameters)
+
+
+def _public_quote(
+    state: PersonState, data: Mapping[str, Any], on: dt.date, parameters: Parameters
+) -> Quote:
+    """A public agent's order (rules §10.5): hours from the public counter only, no copay;
+    the employer's agreement is given before the order reaches the ledger."""
+    if "price_eur" in data or "hours" not in data:
+        raise Rejected("schema_violation", "a public order gives data.hours, not data.price_eur")
+    if is_closed_on(state, on):
+        raise Rejected("account_closed", "the account is closed (death)")
+    if state.public_frozen_on is not None and on >= day(state.public_frozen_on):
+        raise Rejected("account_frozen", "the public counter is frozen since retirement")
+    price = parse_hundredths(str(data["hours"]))
+    book = fold(state.postings, state.grants, FAR_FUTURE, parameters, track_from=on)
+    buckets = list(parameters.get("order_public_draw_order", on))
+    copay = min(price, parameters.amount("order_public_copay", on))
+    draws = _draw(book, buckets, price - copay)
+    funded = sum(d["amount"] for d in draws)
+    return Quote(price, HOURS, copay, funded, price - funded, draws, None)
 
 
 def _check_account(state: PersonState, on: dt.date, volunteer: bool) -> bool:
@@ -179,12 +201,20 @@ def order(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     decided = quote(state, data, context)
     if decided.funded == 0 and decided.price > 0:
         raise Rejected("insufficient_rights", "no rights available for this order")
+    is_public = data.get("regime") == "public"
+    if is_public and decided.out_of_pocket > 0:
+        # Anticipation of the next years' public hours is not covered yet (rules §11).
+        raise Rejected("insufficient_rights",
+                       f"{format_hundredths(decided.price)} h asked, "
+                       f"{format_hundredths(decided.funded)} h on the public counter")
     on = str(data["ordered_on"])
     record = {"order_id": order_id, "status": "held", "ordered_on": on,
               "certification": data["certification"], "provider": data["provider"],
               "unit": decided.unit, "price": decided.price, "copay": decided.copay,
               "funded": decided.funded, "out_of_pocket": decided.out_of_pocket,
               "waived_by": decided.waived_by, "draws": decided.draws, "refunded": 0}
+    if is_public:
+        record["regime"] = "public"
     changes: list[dict[str, Any]] = [{"kind": "order_placed", "order": record}]
     changes.extend(_hold_lines(incoming, decided.draws, on, decided.unit, 1, "hold", order_id))
     return Outcome(changes, [f"order {order_id}: funded {format_hundredths(decided.funded)}, "
@@ -228,7 +258,10 @@ def _open_order(
 def _converted_draws(
     draws: Sequence[Mapping[str, Any]], unit: str, on: str, parameters: Parameters
 ) -> tuple[list[dict[str, Any]], str]:
-    """Hours holds released or debited on or after the euro switch move in EUR."""
+    """Hours holds released or debited on or after the euro switch move in EUR (the public
+    counter's stay in hours)."""
+    if all(d["bucket"] == PUBLIC for d in draws) and draws:
+        return [dict(d) for d in draws], unit
     target = unit_on(parameters, day(on))
     converted = [
         {**d, "amount": in_unit(parameters, str(d["bucket"]), int(d["amount"]), unit, target)}
@@ -285,6 +318,8 @@ def refund(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     done = in_unit(context.parameters, "cpf", int(record.get("refunded", 0)),
                    record.get("refunded_unit", record["unit"]), unit)
     asked = incoming.data.get("amount_eur")
+    if asked and record.get("regime") == "public":
+        raise Rejected("not_supported", "a public order is refunded in hours: give no amount_eur")
     amount = min(total - done, parse_hundredths(str(asked)) if asked else total - done)
     if amount <= 0:
         raise Rejected("nothing_to_refund", f"order {record['order_id']} is fully refunded")

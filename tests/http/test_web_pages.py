@@ -20,7 +20,9 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
+from ledger.web.session import COOKIE
 from tests.http import browser, feeds
 from tests.http.server import TOKENS, Server
 from tests.support import Feed, identifier
@@ -30,6 +32,7 @@ STRANGER = identifier("E")
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "docs"
 TOPUP_EXPIRES = "2027-06-30"
+LOGIN_WAIT_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,10 @@ def _log_in(session: WebDriver, server: Server, scope: str) -> None:
     session.get(server.base_url + "/pages/login")
     session.find_element(By.ID, "token").send_keys(TOKENS[scope])
     session.find_element(By.CSS_SELECTOR, "form.query button[type=submit]").click()
+    # The click returns before the login's answer: wait for its cookie, or the next page
+    # would be asked without it (an intermittent failure on a loaded machine).
+    WebDriverWait(session, LOGIN_WAIT_SECONDS).until(
+        lambda driver: driver.get_cookie(COOKIE) is not None)
 
 
 def _api(server: Server, path: str, scope: str = "read", **query: str) -> Any:

@@ -71,6 +71,13 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
     "person.merged": {"absorbed": OTHER_PERSON, "merged_on": "2024-05-05"},
     ACCRUAL_YEAR_CLOSED: {"year": 2023, "credited_on": "2024-04-15"},
     "fact.retracted": {"retracts": "dsn-0", "retracted_on": "2024-03-01"},
+    "cpf.conversion.requested": {
+        "request_id": "r-1",
+        "direction": "euros_to_hours",
+        "amount": "1500.00",
+        "principal_activity": "public",
+        "requested_on": "2025-09-15",
+    },
 }
 
 CONTRACT_TYPES = tuple(EXAMPLE_DATA)
@@ -97,6 +104,7 @@ REQUIRED_DATA_FIELDS = {
     "person.merged": ["absorbed", "merged_on"],
     ACCRUAL_YEAR_CLOSED: ["year", "credited_on"],
     "fact.retracted": ["retracts", "retracted_on"],
+    "cpf.conversion.requested": ["request_id", "direction", "principal_activity", "requested_on"],
 }
 
 

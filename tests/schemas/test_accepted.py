@@ -32,7 +32,7 @@ def accepted(obj: object) -> Message:
 
 def test_every_contract_type_is_supported_in_version_1() -> None:
     assert set(SUPPORTED) == {(type_, 1) for type_ in CONTRACT_TYPES}
-    assert len(CONTRACT_TYPES) == 20
+    assert len(CONTRACT_TYPES) == 21
 
 
 @pytest.mark.parametrize("type_", CONTRACT_TYPES)
@@ -183,3 +183,42 @@ def test_rejection_digest_is_the_same_content_identity() -> None:
     assert isinstance(rejection, Rejection)
     expected = hashlib.sha256(orjson.dumps(message, option=orjson.OPT_SORT_KEYS)).hexdigest()
     assert rejection.digest == expected
+
+
+# Public agents (rules §10): new optional fields; messages without them are unchanged.
+
+
+def test_a_public_period_carries_its_post_share_and_category() -> None:
+    message = accepted(with_data("employment.declared", regime="public", post_share="0.5",
+                                 category="C"))
+    assert (message.data["post_share"], message.data["category"]) == ("0.5", "C")
+
+
+def test_old_messages_get_no_new_field() -> None:
+    for type_ in ("employment.declared", "dif.registered", "training.ordered", "person.retired"):
+        message = accepted(example(type_))
+        assert not {"post_share", "category", "invalidity"} & set(message.data), type_
+        assert type_ == "employment.declared" or "regime" not in message.data
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields"),
+    [
+        ("dif.registered", {"regime": "public", "registered_on": "2025-01-01"}),
+        ("training.ordered", {"regime": "public", "hours": "35"}),
+        ("person.retired", {"full_rate": False, "invalidity": True}),
+        ("cpf.conversion.requested", {"direction": "hours_to_euros",
+                                      "principal_activity": "equal"}),
+    ],
+)
+def test_public_fields_are_accepted(type_: str, fields: dict[str, object]) -> None:
+    message = with_data(type_, **fields)
+    if type_ == "training.ordered":
+        del message["data"]["price_eur"]
+    accepted(message)
+
+
+def test_a_conversion_without_amount_converts_all() -> None:
+    message = example("cpf.conversion.requested")
+    del message["data"]["amount"]
+    assert "amount" not in accepted(message).data

@@ -23,6 +23,11 @@ DECIMAL_PATTERN = "^(0|[1-9][0-9]{0,11})(\\.[0-9]{1,2})?$"
 # Written from the contract and rules §5-§8, independently of the files.
 ENUMERATIONS = {
     ("employment.declared", "regime"): ["private", "esat", "public"],
+    ("employment.declared", "category"): ["A", "B", "C"],
+    ("dif.registered", "regime"): ["private", "public"],
+    ("training.ordered", "regime"): ["private", "public"],
+    ("cpf.conversion.requested", "direction"): ["euros_to_hours", "hours_to_euros"],
+    ("cpf.conversion.requested", "principal_activity"): ["public", "private", "equal"],
     ("civic_engagement.declared", "activity"): [
         "service_civique", "reserve_militaire", "reserve_citoyenne_defense",
         "reserve_communale", "reserve_sanitaire", "maitre_apprentissage",

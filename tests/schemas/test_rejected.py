@@ -427,3 +427,42 @@ def test_parsed_array_item_nested_to_the_decoder_limit_is_a_violation() -> None:
 def test_unserialisable_content_has_no_digest() -> None:
     rejection = violation(example(extra="\ud800"))
     assert rejection.digest is None
+
+
+# Public agents (rules §10): the new fields are refused where they do not apply.
+
+
+@pytest.mark.parametrize(
+    ("fields", "in_detail"),
+    [
+        ({"post_share": "0.5"}, "post_share"),
+        ({"category": "C"}, "category"),
+        ({"regime": "esat", "post_share": "1"}, "post_share"),
+        ({"regime": "public", "post_share": "0"}, "post_share"),
+        ({"regime": "public", "post_share": "0.0"}, "post_share"),
+        ({"regime": "public", "post_share": "1.5"}, "post_share"),
+        ({"regime": "public", "post_share": ".5"}, "post_share"),
+        ({"regime": "public", "category": "D"}, "category"),
+    ],
+)
+def test_public_post_fields_are_checked(fields: dict[str, Any], in_detail: str) -> None:
+    violation(with_data("employment.declared", **fields), in_detail)
+
+
+def test_a_public_order_is_in_hours() -> None:
+    message = with_data("training.ordered", regime="public")
+    violation(message, "hours")
+
+
+@pytest.mark.parametrize(
+    ("fields", "in_detail"),
+    [
+        ({"direction": "both"}, "direction"),
+        ({"principal_activity": "none"}, "principal_activity"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-1"}, "amount"),
+        ({"requested_on": "2025-02-30"}, "requested_on"),
+    ],
+)
+def test_conversion_fields_are_checked(fields: dict[str, Any], in_detail: str) -> None:
+    violation(with_data("cpf.conversion.requested", **fields), in_detail)

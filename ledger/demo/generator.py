@@ -39,13 +39,37 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
+from ledger.demo import figures
+from ledger.demo.figures import (
+    CEC_FIRST_YEAR,
+    CIVIC_ACTIVITIES,
+    CIVIC_THRESHOLDS,
+    DIF_CLOSES,
+    DIF_HOURS_MAX,
+    DIF_OPENS,
+    DOUBLE_POINTS_BORN_BEFORE,
+    EARMARKS_FROM,
+    EUR_ACCRUAL,
+    EUR_CEILING,
+    EUR_FROM,
+    EUR_PER_HOUR,
+    FACTORS_IN_FORCE,
+    HALF_TIME,
+    HOURS_ACCRUAL,
+    NO_RESERVED_POINTS_BORN_BEFORE,
+    POINTS_BLOCK,
+    POINTS_CAP_BEFORE_CHANGE,
+    POINTS_RULE_CHANGE,
+    REFERENCE_HOURS,
+    RETIREMENT_POINTS_MAX,
+)
 from ledger.identity import with_key
 from ledger.money import CENTS_PER_EURO, HUNDREDTHS_PER_HOUR, format_hundredths
 
@@ -58,55 +82,10 @@ LAST_YEAR_MAX = 2100
 ORDERS_PER_COMMUNE = 999  # commune 001-999 and order 001-999 encode the person index ...
 PERSONS_MAX = ORDERS_PER_COMMUNE * ORDERS_PER_COMMUNE  # ... so that every NIR is unique
 
-# --- Rulebook dates and figures that shape the messages ---------------------------------------
+# --- Rulebook dates and figures that shape the messages (from the parameter tables) ---------
 MESSAGE_VERSION = 1
-EUR_FROM = date(2019, 1, 1)  # amounts in hours before, in EUR from
-EARMARKS_FROM = date(2025, 4, 17)  # earmarks, expiry and refund of top-ups in force
-DIF_OPENS = date(2015, 1, 1)
-DIF_CLOSES = date(2021, 6, 30)
-DIF_HOURS_MAX = 120
-CEC_FIRST_YEAR = 2017
-REFERENCE_HOURS = 1607
 FORFAIT_REFERENCE_DAYS = 218
-EUR_PER_HOUR = 15
-HOURS_ACCRUAL = 24  # standard yearly accrual before 2019, full time
-EUR_ACCRUAL = 500  # standard yearly accrual from 2019, at half time or more
-EUR_CEILING = 5000
-HALF_TIME = 0.5
-POINTS_RULE_CHANGE = date(2023, 9, 1)
-POINTS_CAP_BEFORE_CHANGE = 100
-DOUBLE_POINTS_BORN_BEFORE = date(1956, 7, 1)
-NO_RESERVED_POINTS_BORN_BEFORE = date(1960, 1, 1)
-RETIREMENT_USE_AGE_MIN = 55
-RETIREMENT_POINTS_MAX = 80
-POINTS_BLOCK = 10
-CIVIC_THRESHOLDS: dict[str, tuple[int, int | None]] = {  # activity: threshold, main organisation
-    "service_civique": (6, None),
-    "reserve_militaire": (90, None),
-    "reserve_citoyenne_defense": (5, None),
-    "reserve_communale": (5, None),
-    "reserve_sanitaire": (30, None),
-    "maitre_apprentissage": (6, None),
-    "benevolat_associatif": (200, 100),
-    "reserve_education_nationale": (25, None),
-    "sapeur_pompier_volontaire": (5, None),
-    "reserve_police_civile": (75, None),
-    "reserve_police_citoyenne": (350, None),
-    "reserve_civique": (200, 100),
-}
-CIVIC_ACTIVITIES = tuple(CIVIC_THRESHOLDS)
-FACTORS_IN_FORCE: dict[str, tuple[date, date | None]] = {  # from, until (excluded)
-    "night_work": (date(2015, 1, 1), None),
-    "alternating_shifts": (date(2015, 1, 1), None),
-    "repetitive_work": (date(2015, 1, 1), None),
-    "hyperbaric": (date(2015, 1, 1), None),
-    "manual_handling": (date(2016, 7, 1), date(2017, 10, 1)),
-    "awkward_postures": (date(2016, 7, 1), date(2017, 10, 1)),
-    "vibrations": (date(2016, 7, 1), date(2017, 10, 1)),
-    "chemical_agents": (date(2016, 7, 1), date(2017, 10, 1)),
-    "extreme_temperatures": (date(2016, 7, 1), None),
-    "noise": (date(2016, 7, 1), None),
-}
+RETIREMENT_USE_AGE_MIN = figures.RETIREMENT_USE_AGE_MIN
 
 # Each person draws from a few independent streams: the profile, the trainings, each year's jobs.
 PROFILE_STREAM, TRAININGS_STREAM, FIRST_YEAR_STREAM = 0, 1, 2
@@ -139,6 +118,7 @@ DSN, FRANCE_TRAVAIL, URSSAF, OPERATOR = "dsn", "france-travail", "urssaf", "oper
 MARKETPLACE, AGEFIPH, ASP, CARSAT = "marketplace", "agefiph", "asp", "carsat"
 EDEF = "edef"  # the employers' and funders' space of the marketplace
 CNAV, INSEE, SNGI = "cnav", "insee", "sngi"  # pensions, deaths, identifier management
+PORTAL = "portal"  # the holders' portal (conversions between counters)
 QUALIFICATION_SOURCES = (OPERATOR, MARKETPLACE)  # a career adviser, or the holder
 FRANCE_TRAVAIL_FUNDER_ID = "france-travail"
 REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94")
@@ -150,13 +130,14 @@ REGIONS = ("11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93
     RANK_STATUS,
     RANK_CIVIC,
     RANK_TOPUP,
+    RANK_CONVERSION,
     RANK_TRAINING,
     RANK_WITHDRAWAL,
     RANK_EXPOSURE,
     RANK_POINTS,
     RANK_LIFE,
     RANK_MERGE,
-) = range(11)
+) = range(12)
 ROUTES: dict[str, tuple[int, str]] = {  # type: rank inside a wave, usual producer
     "employment.declared": (RANK_EMPLOYMENT, DSN),
     "fact.retracted": (RANK_RETRACTION, DSN),
@@ -167,6 +148,7 @@ ROUTES: dict[str, tuple[int, str]] = {  # type: rank inside a wave, usual produc
     "dif.registered": (RANK_STATUS, MARKETPLACE),
     "civic_engagement.declared": (RANK_CIVIC, ASP),
     "topup.granted": (RANK_TOPUP, EDEF),
+    "cpf.conversion.requested": (RANK_CONVERSION, PORTAL),
     "training.ordered": (RANK_TRAINING, MARKETPLACE),
     "training.entered": (RANK_TRAINING, MARKETPLACE),
     "training.cancelled": (RANK_TRAINING, MARKETPLACE),
@@ -201,8 +183,9 @@ MERGE_FIRST, MERGE_LAST = (1, 15), (MARCH, 31)
 MERGE_LATE_FIX_PROBABILITY = 0.5  # a correction still about the NIA, after the merge
 
 # --- Jobs --------------------------------------------------------------------------------------
-EMPLOYERS_PER_PERSON = 0.05
-EMPLOYERS_MIN = 50
+# A fixed pool, whatever the number of persons: a person's employers (and so the content of
+# their messages) do not depend on the size of the run.
+EMPLOYER_POOL = 20_000
 EMPLOYER_SKEW = 2.0  # indexes drawn as u ** skew: a few large employers, many small ones
 EMPLOYER_SALT, ESAT_SALT, PROVIDER_SALT = "employer", "esat", "provider"
 PROVIDERS = 300
@@ -326,6 +309,28 @@ TRAINING_TAIL_DAYS = max(
 )
 
 
+# --- Public agents and moves between sectors (rules §10) ------------------------------------
+# Kinds of career: private only, public only, and moves between sectors in either direction.
+SECTOR_KINDS = ("private", "public", "to_public", "to_private")
+SECTOR_WEIGHTS = (78, 12, 5, 5)
+SECTOR_SALT = "sector"  # the sector is drawn from its own stream: the other draws stay as they were
+PUBLIC_SALT = "public"
+PUBLIC_EMPLOYERS = 2_000  # hospitals, communes, ministries...
+PUBLIC_POST_SHARES = ("1", "1", "1", "1", "1", "0.5", "0.7", "0.8")  # most posts are full time
+PUBLIC_CATEGORIES = ("A", "B", "C")
+PUBLIC_CATEGORY_WEIGHTS = (25, 30, 45)
+SWITCH_AFTER_YEARS = (1, 6)  # years in the first sector before the move
+PUBLIC_DIF_PROBABILITY = 0.5  # agents in post before 2017 with DIF hours left
+PUBLIC_DIF_ON = date(2018, 11, 15)  # the employers' transfers became visible mid-November 2018
+CONVERSION_PROBABILITY = 0.5  # among those who moved, once conversions are open
+CONVERSION_DELAY_DAYS = (120, 900)  # after the move
+PARTIAL_CONVERSION_PROBABILITY = 0.3
+PARTIAL_CONVERSION_EUR = (200, 1500)
+PARTIAL_CONVERSION_HOURS = (10, 60)
+PUBLIC_ORDER_HOURS_MIN = 14
+SAMPLE_YEARS_MIN = 4  # persons suggested to try: careers of at least that many years
+
+
 @dataclass(frozen=True)
 class DemoSettings:
     """What to generate: how many persons, which acquisition years, which seed."""
@@ -353,15 +358,71 @@ class DemoSettings:
         return date(self.year_to, DECEMBER, 31)
 
 
-def generate(settings: DemoSettings) -> Iterator[Message]:
-    """The feed's messages (contract v1, JSON-ready dicts) in publication order."""
+def generate(
+    settings: DemoSettings, progress: Callable[[int], object] | None = None
+) -> Iterator[Message]:
+    """The feed's messages (contract v1, JSON-ready dicts) in publication order. `progress`
+    is called with 1 for each person of each wave (`progress_total` of them)."""
     closing = list(range(settings.year_from, settings.year_to))  # the last year stays open
     for year in range(settings.year_from, settings.year_to + 1):
         for first_month in range(1, MONTHS_PER_YEAR + 1, MONTHS_PER_WAVE):
             wave = _wave(year, first_month)
             while closing and _close_published(closing[0]) < wave.opens:
                 yield _close_message(closing.pop(0))
-            yield from _wave_messages(settings, wave)
+            yield from _wave_messages(settings, wave, progress)
+
+
+def progress_total(settings: DemoSettings) -> int:
+    """How many times `generate` calls its `progress`: persons x waves."""
+    waves = (settings.year_to - settings.year_from + 1) * (MONTHS_PER_YEAR // MONTHS_PER_WAVE)
+    return settings.persons * waves
+
+
+class PersonSummary(NamedTuple):
+    """A person of the feed, as `cpa-ledger demo --list` shows them."""
+
+    identifier: str  # the one that answers (the NIR after a merge)
+    career: str  # private, public, to_public (private then public), to_private
+    first_year: int
+    last_year: int
+    merged: bool  # first known by a temporary NIA, merged into the NIR
+
+    def describe(self) -> str:
+        kinds = {"private": "private sector", "public": "public agent",
+                 "to_public": "private, then public agent",
+                 "to_private": "public agent, then private"}
+        text = f"{kinds[self.career]}, {self.first_year}-{self.last_year}"
+        return text + ", NIA merged into the NIR" if self.merged else text
+
+
+def persons(settings: DemoSettings) -> Iterator[PersonSummary]:
+    """Every person of the feed who works within its years, in index order."""
+    for index in range(settings.persons):
+        life, plan = _person(settings, index)
+        if plan is None:
+            continue
+        person = life.person
+        yield PersonSummary(person.identity.nir, person.sector.kind, life.first.year,
+                            life.last.year, person.identity.merged_on is not None)
+
+
+def sample_persons(settings: DemoSettings, count: int = 5) -> list[PersonSummary]:
+    """A few persons worth a look: the first long career of each kind (private, public, moves
+    between sectors, a merged identifier), then the next long ones."""
+    chosen: list[PersonSummary] = []
+    wanted = ["private", "public", "to_public", "to_private", "merged"]
+    spare: list[PersonSummary] = []
+    for summary in persons(settings):
+        long_enough = summary.last_year - summary.first_year >= SAMPLE_YEARS_MIN
+        kind = "merged" if summary.merged else summary.career
+        if kind in wanted and (long_enough or summary.merged):
+            wanted.remove(kind)
+            chosen.append(summary)
+        elif long_enough and len(spare) < count:
+            spare.append(summary)
+        if not wanted or len(chosen) >= count:
+            break
+    return (chosen + spare)[:count]
 
 
 def to_jsonl(messages: Iterable[Message]) -> Iterator[bytes]:
@@ -424,12 +485,18 @@ def _wave(year: int, first_month: int) -> _Wave:
     return _Wave(date(year, first_month, 1), last, opens, _paris_offset(opens.date()))
 
 
-def _wave_messages(settings: DemoSettings, wave: _Wave) -> Iterator[Message]:
+def _wave_messages(
+    settings: DemoSettings, wave: _Wave, progress: Callable[[int], object] | None
+) -> Iterator[Message]:
     for index in range(settings.persons):
         facts = _due_facts(settings, index, wave)
+        if progress is not None:
+            progress(1)
         if not facts:
             continue
-        moment = wave.opens + timedelta(seconds=index * WAVE_SECONDS // settings.persons)
+        # The person's place in the wave depends on the person only, never on the run's size:
+        # a message id names one message, whatever the number of persons generated.
+        moment = wave.opens + timedelta(seconds=index * WAVE_SECONDS // PERSONS_MAX)
         published_at = f"{moment.isoformat()}{wave.offset}"
         facts.sort(key=_fact_order)
         for fact in facts:
@@ -590,12 +657,39 @@ class _Career(NamedTuple):
     self_employed: range  # years
 
 
+class _Sector(NamedTuple):
+    """Where the person works: the private sector, a public post (rules §10), or one then the
+    other from `switch_year`."""
+
+    kind: str
+    switch_year: int  # first year in the second sector (moves only)
+    employer: str  # the public employer's SIRET
+    post_share: str  # of the public post (less than "1": temps non complet)
+    category: str
+    public_dif_hours: int  # 0: none
+    conversion_on: date | None
+    conversion_amount: int | None  # cents (euros to hours) or whole hours; None: all
+
+    def public_in(self, year: int) -> bool:
+        if self.kind == "public":
+            return True
+        if self.kind == "to_public":
+            return year >= self.switch_year
+        if self.kind == "to_private":
+            return year < self.switch_year
+        return False
+
+
+PRIVATE = _Sector("private", 0, "", "1", "A", 0, None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class _Person:
     index: int
     birth: date
     identity: _Identity
     career: _Career
+    sector: _Sector = PRIVATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,8 +710,48 @@ def _person(settings: DemoSettings, index: int) -> tuple[_Life, _CareerPlan | No
     career = _career(rng, settings, birth, start)
     identity = _identity(rng, settings, index, birth, career, arrives)
     first, last = max(career.start, settings.dawn), min(career.end, settings.horizon)
-    life = _Life(settings, _Person(index, birth, identity, career), first, last)
+    sector = _sector(settings, index, career, first, last)
+    life = _Life(settings, _Person(index, birth, identity, career, sector), first, last)
     return life, _career_plan(rng, life) if first <= last else None
+
+
+def _sector(settings: DemoSettings, index: int, career: _Career, first: date, last: date
+            ) -> _Sector:
+    """The person's sector(s), from a stream of its own (a string seed: the same on every run
+    and platform)."""
+    rng = _Draws(f"{settings.seed}:{index}:{SECTOR_SALT}")
+    kind = rng.weighted(SECTOR_KINDS, SECTOR_WEIGHTS)
+    if career.esat or first > last:
+        return PRIVATE
+    switch_year = 0
+    if kind in ("to_public", "to_private"):
+        low = first.year + SWITCH_AFTER_YEARS[0]
+        high = min(last.year, first.year + SWITCH_AFTER_YEARS[1])
+        if low > high:
+            kind = "public" if kind == "to_private" else "private"
+        else:
+            switch_year = rng.between(low, high)
+    if kind == "private":
+        return PRIVATE
+    employer = _siret(settings.seed, PUBLIC_SALT, rng.below(PUBLIC_EMPLOYERS))
+    post_share = rng.pick(PUBLIC_POST_SHARES)
+    category = rng.weighted(PUBLIC_CATEGORIES, PUBLIC_CATEGORY_WEIGHTS)
+    sector = _Sector(kind, switch_year, employer, post_share, category, 0, None, None)
+    dif_hours = 0
+    before_2017 = career.start.year < figures.PUBLIC_FIRST_YEAR
+    if (sector.public_in(figures.PUBLIC_FIRST_YEAR) and before_2017
+            and first <= PUBLIC_DIF_ON <= last and rng.random() < PUBLIC_DIF_PROBABILITY):
+        dif_hours = _dif_hours(rng, figures.PUBLIC_DIF_HOURS_MAX)
+    conversion_on, amount = None, None
+    if kind in ("to_public", "to_private") and rng.random() < CONVERSION_PROBABILITY:
+        day = _plus(date(switch_year, 1, 1), rng.between(*CONVERSION_DELAY_DAYS))
+        if figures.CONVERSIONS_FROM <= day <= last:
+            conversion_on = day
+            if rng.random() < PARTIAL_CONVERSION_PROBABILITY:
+                amount = (rng.between(*PARTIAL_CONVERSION_EUR) * CENTS_PER_EURO
+                          if kind == "to_public" else rng.between(*PARTIAL_CONVERSION_HOURS))
+    return sector._replace(public_dif_hours=dif_hours, conversion_on=conversion_on,
+                           conversion_amount=amount)
 
 
 def _work_start(rng: _Draws, settings: DemoSettings, birth: date) -> tuple[date, bool]:
@@ -717,8 +851,7 @@ def _body(first_digit: str, birth: date, department: str, index: int) -> str:
 
 
 def _employer(rng: _Draws, settings: DemoSettings, salt: str = EMPLOYER_SALT) -> str:
-    pool = max(EMPLOYERS_MIN, int(settings.persons * EMPLOYERS_PER_PERSON))
-    return _siret(settings.seed, salt, int(pool * rng.random() ** EMPLOYER_SKEW))
+    return _siret(settings.seed, salt, int(EMPLOYER_POOL * rng.random() ** EMPLOYER_SKEW))
 
 
 @functools.lru_cache(maxsize=SIRET_CACHE_SIZE)
@@ -795,6 +928,7 @@ class _Training(NamedTuple):
     volunteer: bool
     outcome: _Outcome
     grant: _Grant | None
+    hours: int | None = None  # a public order (rules §10.5): whole hours, not a price
 
 
 class _Amendment(NamedTuple):
@@ -878,10 +1012,10 @@ def _dif(rng: _Draws, life: _Life) -> tuple[_Dif, ...]:
     return (registered,)
 
 
-def _dif_hours(rng: _Draws) -> int:
+def _dif_hours(rng: _Draws, maximum: int = DIF_HOURS_MAX) -> int:
     if rng.random() < DIF_FULL_PROBABILITY:
-        return DIF_HOURS_MAX
-    return rng.between(1, DIF_HOURS_MAX - 1)
+        return maximum
+    return rng.between(1, maximum - 1)
 
 
 def _civic(rng: _Draws, life: _Life) -> tuple[_Civic, ...]:
@@ -998,14 +1132,52 @@ def _trainings(life: _Life, plan: _CareerPlan) -> list[_Training]:
     and only for the waves that may publish something about them)."""
     rng = _stream(life.settings, life.person.index, TRAININGS_STREAM)
     trainings = []
-    spent_cents = 0
+    spent_cents = spent_hours = 0
     for number, ordered_on in enumerate(plan.training_days):
-        budget_cents = _rights_estimate(life, plan.dif, ordered_on) - spent_cents
-        training = _training(rng, life, number, ordered_on, budget_cents, bool(plan.civic))
-        if training is not None:
-            trainings.append(training)
-            spent_cents += 0 if training.outcome.cancelled_on else training.price_cents
+        training: _Training | None
+        if life.person.sector.public_in(ordered_on.year):
+            budget_hours = _public_hours_estimate(life, ordered_on) - spent_hours
+            training = _public_training(rng, life, number, ordered_on, budget_hours)
+        else:
+            budget_cents = _rights_estimate(life, plan.dif, ordered_on) - spent_cents
+            training = _training(rng, life, number, ordered_on, budget_cents, bool(plan.civic))
+        if training is None:
+            continue
+        trainings.append(training)
+        if training.outcome.cancelled_on is None:
+            spent_cents += training.price_cents
+            spent_hours += training.hours or 0
     return trainings
+
+
+def _public_training(
+    rng: _Draws, life: _Life, number: int, ordered_on: date, budget_hours: int
+) -> _Training | None:
+    """An agent's order in hours from the public counter (rules §10.5), within a prudent
+    estimate of the hours, except for a few."""
+    overshoot = rng.random() < OVERSHOOT_PROBABILITY
+    top = figures.PUBLIC_CEILING_HOURS if overshoot else budget_hours
+    if top < PUBLIC_ORDER_HOURS_MIN:
+        return None
+    hours = rng.between(PUBLIC_ORDER_HOURS_MIN, top)
+    certification, _ = rng.pick(CERTIFICATIONS)
+    provider = _siret(life.settings.seed, PROVIDER_SALT, rng.below(PROVIDERS))
+    outcome = _outcome(rng, ordered_on, 0)._replace(refund_cents=None)  # refunded in full
+    person = life.person.identity.on(ordered_on)
+    return _Training(f"{life.person.index}:{number}", person, ordered_on, certification, 0,
+                     provider, False, outcome, None, hours)
+
+
+def _public_hours_estimate(life: _Life, day: date) -> int:
+    """A prudent guess of the public counter on `day`, in whole hours."""
+    sector = life.person.sector
+    first = max(life.first.year, figures.PUBLIC_FIRST_YEAR)
+    closed = range(first, min(day.year, life.settings.year_to))
+    years = [y for y in closed if sector.public_in(y) and date(y + 1, APRIL, CREDIT_DAY) <= day]
+    total = len(years) * figures.PUBLIC_HOURS_ACCRUAL * float(sector.post_share)
+    if sector.public_dif_hours and day >= PUBLIC_DIF_ON:
+        total += sector.public_dif_hours
+    return int(min(total, figures.PUBLIC_CEILING_HOURS) * ESTIMATE_PRUDENCE)
 
 
 def _training(
@@ -1044,10 +1216,12 @@ def _rights_estimate(life: _Life, dif: tuple[_Dif, ...], day: date) -> int:
     """A prudent guess of the rights available on `day`, in cents (years credited by then)."""
     career = life.person.career
     ratio = career.part_time * (career.stability + (1 - career.stability) * UNSTEADY_RATIO)
+    sector = life.person.sector
     closed = range(life.first.year, min(day.year, life.settings.year_to))
-    credited = [year for year in closed if date(year + 1, APRIL, CREDIT_DAY) <= day]
+    credited = [year for year in closed if date(year + 1, APRIL, CREDIT_DAY) <= day
+                and not sector.public_in(year)]
     total = min(EUR_CEILING * CENTS_PER_EURO, sum(_accrual(year, ratio) for year in credited))
-    if dif and dif[0].registered_on <= day:
+    if dif and dif[0].registered_on <= day and sector.kind in ("private", "to_public"):
         total += dif[-1].hours * EUR_PER_HOUR * CENTS_PER_EURO
     return int(total * ESTIMATE_PRUDENCE)
 
@@ -1170,7 +1344,8 @@ def _career_facts(life: _Life, plan: _CareerPlan, wave: _Wave) -> list[_Fact]:
     facts = _lifecycle_facts(person, plan, wave)
     facts += _status_facts(person, plan, wave)
     facts += _civic_facts(person, plan, wave)
-    facts += _hardship_facts(person, plan, wave)
+    if person.sector.kind == "private":  # C2P does not apply to public-law periods (§10.6)
+        facts += _hardship_facts(person, plan, wave)
     days = plan.training_days
     if days and _overlaps(
         wave, _plus(days[0], -GRANT_LEAD_DAYS[1]), _plus(days[-1], TRAINING_TAIL_DAYS)
@@ -1213,10 +1388,37 @@ def _status_facts(person: _Person, plan: _CareerPlan, wave: _Wave) -> list[_Fact
     ]
     if plan.disability is not None and wave.covers(plan.disability[0]):
         facts.append(_disability_fact(person, *plan.disability))
+    private_dif = person.sector.kind in ("private", "to_public")
     for number, dif in enumerate(plan.dif):
-        if wave.covers(dif.registered_on):
+        if private_dif and wave.covers(dif.registered_on):
             facts.append(_dif_fact(person, number, dif))
+    sector = person.sector
+    if sector.public_dif_hours and wave.covers(PUBLIC_DIF_ON):
+        data = {"hours": format_hundredths(sector.public_dif_hours * HUNDREDTHS_PER_HOUR),
+                "registered_on": PUBLIC_DIF_ON.isoformat(), "regime": "public"}
+        person_id = person.identity.on(PUBLIC_DIF_ON)
+        facts.append(_fact("dif.registered", f"dif:{person.index}:public", person_id,
+                           PUBLIC_DIF_ON, data, source=DSN))
+    if sector.conversion_on is not None and wave.covers(sector.conversion_on):
+        facts.append(_conversion_fact(person, sector, sector.conversion_on))
     return facts
+
+
+def _conversion_fact(person: _Person, sector: _Sector, day: date) -> _Fact:
+    """The holder converts towards the sector they moved to (rules §10.4)."""
+    to_public = sector.kind == "to_public"
+    data: Message = {
+        "request_id": f"conversion:{person.index}",
+        "direction": "euros_to_hours" if to_public else "hours_to_euros",
+        "principal_activity": "public" if to_public else "private",
+        "requested_on": day.isoformat(),
+    }
+    if sector.conversion_amount is not None:
+        scale = 1 if to_public else HUNDREDTHS_PER_HOUR
+        data["amount"] = format_hundredths(sector.conversion_amount * scale)
+    message_id = f"conversion:{person.index}"
+    person_id = person.identity.on(day)
+    return _fact("cpf.conversion.requested", message_id, person_id, day, data)
 
 
 def _qualification_fact(person: _Person, source: str, number: int, day: date) -> _Fact:
@@ -1320,11 +1522,16 @@ def _training_facts(training: _Training, wave: _Wave) -> list[_Fact]:
 
 
 def _order_fact(training: _Training) -> _Fact:
+    if training.hours is not None:
+        amount = {"hours": format_hundredths(training.hours * HUNDREDTHS_PER_HOUR),
+                  "regime": "public"}
+    else:
+        amount = _amount("price_eur", training.price_cents, training.ordered_on)
     data: Message = {
         "order_id": f"order:{training.tag}",
         "certification": training.certification,
         "provider": training.provider,
-        **_amount("price_eur", training.price_cents, training.ordered_on),
+        **amount,
         "ordered_on": training.ordered_on.isoformat(),
     }
     if training.volunteer:
@@ -1399,7 +1606,7 @@ def _year_plan(settings: DemoSettings, person: _Person, year: int) -> _YearPlan:
     periods = _periods(rng, settings, career, first, last, must_work=must_work)
     spells = _spells(rng, career, periods, first, last)
     self_employment = None
-    if year in career.self_employed:
+    if year in career.self_employed and not person.sector.public_in(year):
         months = min(last.month - first.month + 1, rng.between(*SELF_EMPLOYED_MONTHS))
         self_employment = months, rng.random() < CONTRIBUTION_PAID_PROBABILITY
     return _YearPlan(year, periods, spells, self_employment, last)
@@ -1515,6 +1722,14 @@ def _employment_fact(
         "reference_hours": str(_reference(person.career)),
         "regime": "esat" if person.career.esat else "private",
     }
+    sector = person.sector
+    if sector.public_in(period.start.year):
+        # A public post (rules §10.2): the hours are sent as usual and ignored; temps partiel
+        # counts as full time, a post of less than full time gives its share.
+        data.update({"employer": sector.employer, "regime": "public",
+                     "category": sector.category})
+        if sector.post_share != "1":
+            data["post_share"] = sector.post_share
     person_id = person.identity.on(period.end)
     return _fact("employment.declared", message_id, person_id, due, data, supersedes=supersedes)
 
