@@ -92,7 +92,7 @@ def _public_account() -> dict[str, Any]:
         "unit": {"const": "hours"}, "balance": MONEY, "ceiling": MONEY, "held": MONEY,
         "available": MONEY, "status": {"enum": ["open", "frozen", "closed"]},
         "pending": {"type": "array", "items": pending}})
-    document["description"] = ("The public agents' counter (rules §10): hours at every date, "
+    document["description"] = ("The public agents' counter: hours at every date, "
                                "never converted; it funds public orders only, so it is not in "
                                "the document's `held` and `available`.")
     return document
