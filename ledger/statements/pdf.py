@@ -138,7 +138,7 @@ def _rights(statement: Statement, words: Words) -> list[Any]:
     balance = statement.balance
     accounts = balance["accounts"]
     rows = []
-    for name in (*MONEY_BUCKETS, "c2p"):
+    for name in (name for name in (*MONEY_BUCKETS, "c2p", "cpf_public") if name in accounts):
         account = accounts[name]
         ceiling = account.get("ceiling")
         rows.append([words(f"bucket_{name}"), words.amount(account["balance"], account["unit"]),

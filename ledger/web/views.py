@@ -22,7 +22,7 @@ from ledger.state import PersonState
 from ledger.web import chart
 from ledger.web.i18n import Words
 
-BUCKETS = ("cpf", "dif", "cec", "topups", "c2p")
+BUCKETS = ("cpf", "dif", "cec", "topups", "c2p", "cpf_public")
 CHART_YEARS_MAX = 30
 _FACT_ORDER = ("employment.declared", "self_employment.declared", "jobseeker.registered",
                "disability.recognised", "qualification.declared", "civic_engagement.declared",
@@ -53,7 +53,7 @@ def person_page(service: LedgerService, person: str, as_of: dt.date,
 def _buckets(balance: dict[str, Any]) -> list[dict[str, Any]]:
     accounts = balance["accounts"]
     return [{"name": name, "balance": accounts[name]["balance"], "unit": accounts[name]["unit"],
-             "ceiling": accounts[name].get("ceiling")} for name in BUCKETS]
+             "ceiling": accounts[name].get("ceiling")} for name in BUCKETS if name in accounts]
 
 
 def _pending(balance: dict[str, Any]) -> list[dict[str, Any]]:
