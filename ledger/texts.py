@@ -17,7 +17,7 @@ _EXPLANATION_FIELDS = (
 # Amounts of an explanation: in `unit` (the year's) or `posting_unit` (the posting's).
 _IN_YEAR_UNIT = ("entitled",)
 _IN_POSTING_UNIT = ("ceiling", "balance", "entitled_posted", "credited")
-_UNITLESS_ACCOUNTS_WIDTH = 9
+_UNITLESS_ACCOUNTS_WIDTH = 10  # the longest row name: cpf_public
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
