@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["tests.services", "tests.backends"]
@@ -17,3 +19,12 @@ settings.register_profile(
     "thorough", max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's store for one test: an SQLite file named by the environment, as a user sets it."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("CPA_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("CPA_PERSON_KEY_SECRET", "test-secret")
+    return path

@@ -14,14 +14,6 @@ from ledger.ingest import content_key
 from tests.support import Feed, identifier
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ledger.db"
-    monkeypatch.setenv("CPA_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("CPA_PERSON_KEY_SECRET", "test-secret")
-    return path
-
-
 def _feed_file(tmp_path: Path) -> Path:
     feed = Feed(prefix="cli-")
     messages = [feed.employment(2019, "600"), feed.close(2019, "2020-04-15")]

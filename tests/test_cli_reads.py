@@ -19,14 +19,6 @@ from tests.support import Feed, identifier
 PERSON = identifier("A")
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ledger.db"
-    monkeypatch.setenv("CPA_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("CPA_PERSON_KEY_SECRET", "test-secret")
-    return path
-
-
 def _write(path: Path, messages: list[Any], extra: list[bytes] = ()) -> Path:  # type: ignore[assignment]
     path.write_bytes(b"\n".join([orjson.dumps(m) for m in messages] + list(extra)) + b"\n")
     return path
