@@ -23,8 +23,10 @@ from consumers.loop import InboundLoop, Listener, Wiring
 from consumers.metrics import Metrics, log, serve
 from consumers.publisher import PostingsPublisher
 from consumers.settings import KafkaSettings
+from ledger import shards
 from ledger.application import Ledger
 from ledger.cli import EXIT_FAILURE
+from ledger.cluster import Cluster
 from ledger.config import Settings
 
 EXIT_SUCCESS = 0
@@ -39,8 +41,10 @@ def stop_on_signals() -> threading.Event:
 
 
 def build_inbound(ledger: Ledger, settings: KafkaSettings, metrics: Metrics, stream: TextIO,
-                  batch_records_max: int = limits.BATCH_RECORDS_MAX) -> InboundLoop:
-    """The inbound loop with its clients (the one place they are made)."""
+                  batch_records_max: int = limits.BATCH_RECORDS_MAX,
+                  cluster: Cluster | None = None) -> InboundLoop:
+    """The inbound loop with its clients (the one place they are made); `cluster`: the shards'
+    ledgers when a shard map is configured."""
     listener = Listener()
     consumer = clients.group_consumer(settings, listener)
     listener.consumer = consumer
@@ -49,7 +53,7 @@ def build_inbound(ledger: Ledger, settings: KafkaSettings, metrics: Metrics, str
     return InboundLoop(Wiring(
         ledger=ledger, consumer=consumer, listener=listener, sender=sender,
         make_reader=lambda: RangeReader(clients.reader(settings)),
-        metrics=metrics, stream=stream), batch_records_max)
+        metrics=metrics, stream=stream, cluster=cluster), batch_records_max)
 
 
 def run_consume(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -58,12 +62,16 @@ def run_consume(arguments: argparse.Namespace, settings: Settings) -> int:
     stopping = stop_on_signals()
     metrics = Metrics()
     port = arguments.metrics_port or kafka_settings.metrics_port
-    with Ledger(settings) as ledger, _metrics_server(metrics, port):
-        ledger.identity.refuse_writes()  # a replay: say so once, before joining the group
+    shard_map = shards.load(settings.database_url)
+    with Cluster.open(settings, shard_map) as cluster, _metrics_server(metrics, port):
+        for _, ledger in cluster:
+            ledger.identity.refuse_writes()  # a replay: say so once, before joining the group
         log(sys.stderr, "consume_started", topics=list(kafka_settings.topics),
-            group=kafka_settings.group, instance=kafka_settings.group_instance_id)
-        return _until_stopped(
-            lambda: build_inbound(ledger, kafka_settings, metrics, sys.stderr).run(stopping))
+            group=kafka_settings.group, instance=kafka_settings.group_instance_id,
+            shards=[shard.name for shard in shard_map.shards])
+        return _until_stopped(lambda: build_inbound(
+            cluster.first, kafka_settings, metrics, sys.stderr,
+            cluster=None if shard_map.is_single else cluster).run(stopping))
 
 
 def run_publish(arguments: argparse.Namespace, settings: Settings) -> int:
