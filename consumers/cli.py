@@ -9,14 +9,17 @@ unavailable past the retry bound (nothing is half-recorded: a restart resumes ex
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from consumers import clients, limits
+from consumers.control import ControlSender
+from consumers.crossing import Crossing
 from consumers.deadletters import DeadLetterSender, RangeReader
 from consumers.failures import is_transient
 from consumers.loop import InboundLoop, Listener, Wiring
@@ -27,7 +30,8 @@ from ledger import shards
 from ledger.application import Ledger
 from ledger.cli import EXIT_FAILURE
 from ledger.cluster import Cluster
-from ledger.config import Settings
+from ledger.config import ConfigurationError, Settings
+from ledger.shards import ShardMap
 
 EXIT_SUCCESS = 0
 
@@ -46,14 +50,32 @@ def build_inbound(ledger: Ledger, settings: KafkaSettings, metrics: Metrics, str
     """The inbound loop with its clients (the one place they are made); `cluster`: the shards'
     ledgers when a shard map is configured."""
     listener = Listener()
+    if cluster is not None:  # the shards' control partitions are consumed as inbound ones
+        settings = dataclasses.replace(settings,
+                                       topics=(*settings.topics, settings.control_topic))
     consumer = clients.group_consumer(settings, listener)
     listener.consumer = consumer
     clients.require_topics(consumer, [*settings.topics, settings.dead_letter_topic])
     sender = DeadLetterSender(clients.producer(settings, "dlq"), settings.dead_letter_topic)
+    crossing = None
+    if cluster is not None:
+        require_partitions(consumer, settings.topics, cluster.map)
+        crossing = Crossing(cluster, ControlSender(clients.producer(settings, "control"),
+                                                   settings.control_topic))
     return InboundLoop(Wiring(
         ledger=ledger, consumer=consumer, listener=listener, sender=sender,
         make_reader=lambda: RangeReader(clients.reader(settings)),
-        metrics=metrics, stream=stream, cluster=cluster), batch_records_max)
+        metrics=metrics, stream=stream, cluster=cluster, crossing=crossing), batch_records_max)
+
+
+def require_partitions(consumer: Any, topics: Sequence[str], shard_map: ShardMap) -> None:
+    """Every consumed topic has the map's partition count: a person's partition, hence shard,
+    is murmur2 modulo that count (a topic with more partitions would route people elsewhere)."""
+    for topic in topics:
+        count = len(consumer.partitions_for_topic(topic) or ())
+        if count != shard_map.partitions:
+            raise ConfigurationError(f"topic {topic} has {count} partitions, the shard map "
+                                     f"{shard_map.partitions}")
 
 
 def run_consume(arguments: argparse.Namespace, settings: Settings) -> int:

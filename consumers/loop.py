@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -37,6 +37,7 @@ from consumers.batch import (
     transactions,
     unseen,
 )
+from consumers.crossing import Crossing, Unit
 from consumers.deadletters import DeadLetterSender, RangeReader, dead_letters, recover
 from consumers.failures import PositionsMoved, is_transient, wait_after
 from consumers.metrics import Metrics, MetricsLog, log
@@ -97,6 +98,8 @@ class Wiring:
     stream: TextIO
     # The shards' ledgers when a shard map is configured; None: `ledger` owns every partition.
     cluster: Cluster | None = None
+    # With a shard map: what concerns other shards goes through the control topic.
+    crossing: Crossing | None = None
 
 
 class InboundLoop:
@@ -116,6 +119,7 @@ class InboundLoop:
         self.cluster = wiring.cluster or Cluster.single(wiring.ledger)
         # Each partition's positions live in its shard, with its events.
         self.stores = {shard.name: PositionStore(ledger) for shard, ledger in self.cluster}
+        self.crossing = wiring.crossing
         self.partitions: dict[Partition, PartitionState] = {}
         self.reader: RangeReader | None = None
         # Assigned partitions not positioned from the database yet: their records are dropped.
@@ -167,7 +171,8 @@ class InboundLoop:
         for _ in range(limits.BATCH_FILL_POLLS_MAX):
             room = self.batch_records_max - len(records)
             polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=room)
-            records += [InboundRecord(r.topic, r.partition, r.offset, r.key, r.value)
+            records += [InboundRecord(r.topic, r.partition, r.offset, r.key, r.value,
+                                      tuple(r.headers or ()))
                         for batch in polled.values() for r in batch]
             if not polled or len(records) >= self.batch_records_max:
                 break
@@ -263,13 +268,40 @@ class InboundLoop:
         started = time.perf_counter()
         outcomes: list[str] = []
         for run in self.shard_runs(records):
-            for transaction in transactions(parse(run)):
-                results = self.record(transaction)
-                outcomes += [result.outcome for result in results]
-                self.send_dead_letters(transaction, results)
+            for unit in self.units(parse(run)):
+                if unit.kind is not None:
+                    outcomes += [result.outcome for result in self.cross(unit)]
+                    continue
+                for transaction in transactions(unit.entries):
+                    results = self.record(transaction)
+                    outcomes += [result.outcome for result in results]
+                    self.send_dead_letters(transaction, results)
         self.commit_hints()
         self.metrics.batch_recorded(outcomes, time.perf_counter() - started)
         self.update_lag()
+
+    def units(self, entries: list[Entry]) -> Iterator[Unit]:
+        """One shard's entries: runs recorded here, and those for other shards on their own."""
+        if self.crossing is None or not entries:
+            yield Unit(None, entries)
+            return
+        where = entries[0].record.where
+        yield from self.crossing.units(self.ledger_of(where),
+                                       self.cluster.shard_of_partition(where[1]).name, entries)
+
+    def cross(self, unit: Unit) -> list[Result]:
+        """An entry for other shards: handled, with both of its partition's tracking rows
+        moved past it in the same transaction (there is nothing to dead-letter)."""
+        assert self.crossing is not None
+        record = unit.entries[0].record
+        state = self.partitions[record.where]
+        assert state.stored == state.recorded, "dead letters are confirmed before a crossing"
+        after = record.offset + 1
+        trackings = recorded_trackings({record.where: after}) + dead_letter_trackings(
+            {record.where: after})
+        results = self.crossing.handle(unit, self.ledger_of(record.where), trackings)
+        state.recorded = state.confirmed = state.stored = after
+        return results
 
     def record(self, transaction: list[Entry]) -> list[Result]:
         """One `Ledger.ingest` call on the shard of the transaction's partitions: one database

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from consumers.control import CONTROL_TOPIC
 from ledger.config import ConfigurationError, Settings, Variable
 
 DEAD_LETTER_TOPIC = "cpa.feed.dlq.v1"
@@ -21,6 +22,9 @@ VARIABLES = (
              "dead-letter topic: rejected inbound records, with reason headers"),
     Variable("CPA_KAFKA_POSTINGS_TOPIC", POSTINGS_TOPIC,
              "outbound topic: every posting and order decision"),
+    Variable("CPA_KAFKA_CONTROL_TOPIC", CONTROL_TOPIC,
+             "with a shard map: the topic through which shards pass year closes, merges and "
+             "forwarded messages (as many partitions as the inbound topics)"),
     Variable("CPA_KAFKA_CLIENT_ID", None, "Kafka client id (default cpa-ledger-HOST-PID)"),
     Variable("CPA_METRICS_PORT", None,
              "serve the consumer's metrics in Prometheus text format on this port (unset: none)"),
@@ -39,6 +43,7 @@ class KafkaSettings:
     postings_topic: str
     client_id: str
     metrics_port: int | None
+    control_topic: str = CONTROL_TOPIC
 
     @classmethod
     def from_environment(
@@ -59,6 +64,7 @@ class KafkaSettings:
             client_id=values.get("CPA_KAFKA_CLIENT_ID")
             or f"cpa-ledger-{socket.gethostname()}-{os.getpid()}",
             metrics_port=_port(values.get("CPA_METRICS_PORT")),
+            control_topic=values.get("CPA_KAFKA_CONTROL_TOPIC") or CONTROL_TOPIC,
         )
 
 

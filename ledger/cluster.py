@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.shards import Shard, ShardMap
+from ledger.transfers import moved_partitions
 
 
 class Cluster:
@@ -58,7 +59,18 @@ class Cluster:
         return self.ledgers[self.map.shard_of_partition(partition).name]
 
     def of_person(self, identifier: str) -> Ledger:
+        """The ledger of the person's partition (where their messages are decided)."""
         return self.ledgers[self.map.shard_of(identifier).name]
+
+    def home_of(self, identifier: str) -> Shard:
+        """The shard that answers for a person: their partition's, or, for an identifier
+        merged into a person of another shard, the survivor's (`ledger.transfers`)."""
+        shard = self.map.shard_of(identifier)
+        if self.map.is_single:
+            return shard
+        ledger = self.ledgers[shard.name]
+        moved = moved_partitions(ledger, [ledger.person_key(identifier)])
+        return self.map.shard_of_partition(next(iter(moved.values()))) if moved else shard
 
     @property
     def first(self) -> Ledger:

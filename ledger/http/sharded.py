@@ -62,9 +62,9 @@ class ShardedService(LedgerService):
         self.events = PersonRouted(lambda person: self.of(person).events)  # type: ignore[assignment]
 
     def of(self, person: str) -> LedgerService:
-        """The service of the person's shard (an invalid identifier: the first shard, which
-        rejects it as every shard would)."""
-        shard = self.cluster.map.shard_of(person) if is_valid(person) else self._first()
+        """The service of the shard that answers for the person (an invalid identifier: the
+        first shard, which rejects it as every shard would)."""
+        shard = self.cluster.home_of(person) if is_valid(person) else self._first()
         return self.services[shard.name]
 
     def _first(self) -> Shard:
