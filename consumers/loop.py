@@ -50,6 +50,9 @@ from consumers.positions import (
 from ledger.application import ConflictingWriters, Ledger
 from ledger.batch import Result
 from ledger.cluster import Cluster
+from ledger.homes import PersonHomes
+from ledger.identity import is_valid
+from schemas import Message
 
 
 @dataclass(slots=True)
@@ -120,6 +123,7 @@ class InboundLoop:
         # Each partition's positions live in its shard, with its events.
         self.stores = {shard.name: PositionStore(ledger) for shard, ledger in self.cluster}
         self.crossing = wiring.crossing
+        self.homes = {shard.name: PersonHomes(ledger) for shard, ledger in self.cluster}
         self.partitions: dict[Partition, PartitionState] = {}
         self.reader: RangeReader | None = None
         # Assigned partitions not positioned from the database yet: their records are dropped.
@@ -309,7 +313,10 @@ class InboundLoop:
         recorded = next_offsets(transaction)
         watermarks = self.watermarks_to_store(first_offsets(transaction))
         trackings = recorded_trackings(recorded) + dead_letter_trackings(watermarks)
-        ledger = self.ledger_of(transaction[0].record.where)
+        where = transaction[0].record.where
+        ledger = self.ledger_of(where)
+        # Before the batch (see `ledger.homes` for why a row may precede its person).
+        self.homes[self.cluster.shard_of_partition(where[1]).name].note(persons(transaction))
         try:
             results = ledger.ingest(
                 [entry.item for entry in transaction],
@@ -409,3 +416,10 @@ class InboundLoop:
         if self.reader is not None:
             self.reader.close()
         self.sender.close()
+
+
+def persons(entries: Iterable[Entry]) -> set[str]:
+    """The valid person identifiers of these entries' messages."""
+    return {entry.item.person for entry in entries
+            if isinstance(entry.item, Message) and entry.item.person is not None
+            and is_valid(entry.item.person)}

@@ -32,6 +32,8 @@ from ledger.application import Ledger, settlements_due
 from ledger.batch import Batch, Result
 from ledger.decide import merge, reconcile_everything
 from ledger.domain import PersonAccount
+from ledger.homes import PersonHomes
+from ledger.partitioner import murmur2
 from ledger.rules.common import Context, Incoming, Rejected
 from ledger.state import PersonState
 from ledger.storage import Receipt
@@ -168,6 +170,9 @@ def _absorb(ledger: Ledger, batch: Batch, survivor: PersonAccount, message: Mess
     gone, moved = merge(survivor.state, PersonState.from_json(transfer.state),
                         transfer.absorbed_key, incoming)
     stub = ledger.load_account(transfer.absorbed_key, batch)
+    # The stub moves with the survivor when partitions move to another shard.
+    PersonHomes(ledger).note_keys(
+        [(transfer.absorbed_key, murmur2(str(message.person).encode("utf-8")))])
     ledger.record(stub, incoming, gone, batch)
     ledger.record(survivor, incoming, moved, batch)
     followup = reconcile_everything(survivor.state, incoming, context)
