@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
-
-from deploy.local import postgres as local_postgres
-from deploy.local.postgres import PostgresServer
 
 # Messages of the demo feed in the crash test: the default suite's size, and the full one.
 FEED_MESSAGES_DEFAULT = 10_000
@@ -41,16 +37,3 @@ CLUSTER_PERSONS_FULL = 1_000
 @pytest.fixture(scope="session")
 def cluster_persons(kafka_full: bool) -> int:
     return CLUSTER_PERSONS_FULL if kafka_full else CLUSTER_PERSONS_DEFAULT
-
-
-@pytest.fixture(scope="session")
-def second_postgres_server() -> Iterator[PostgresServer]:
-    """A second PostgreSQL cluster of the session: the other shard's database server."""
-    try:
-        server = local_postgres.start()
-    except local_postgres.PostgresError as error:
-        pytest.fail(f"could not start a second PostgreSQL: {error}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
