@@ -26,7 +26,12 @@ from ledger.http.problems import Problem
 from ledger.http.service import LedgerService
 from ledger.identity import is_valid
 from ledger.shards import Shard
-from schemas import Message
+from schemas import Message, Rejection
+
+MERGE_TYPE = "person.merged"
+NOT_SUPPORTED = "not_supported"
+CROSSING_MERGE_DETAIL = ("the absorbed identifier lives on another shard: send this merge"
+                         " through Kafka, whose consumers transfer its history between shards")
 
 
 class PersonRouted:
@@ -83,7 +88,10 @@ class ShardedService(LedgerService):
     # Writes.
 
     def ingest(self, items: Sequence[Item]) -> list[Result]:
-        """Each message decided on its shard, results in the request's order."""
+        """Each message decided on its shard, results in the request's order. A merge whose
+        absorbed identifier lives on another shard is rejected `not_supported` (recorded): the
+        transfer between shards goes through Kafka (`ledger.transfers`)."""
+        items = [self._refuse_crossing(item) for item in items]
         results: list[Result | None] = [None] * len(items)
         for name, indexes in self._route_items(items).items():
             decided = self.services[name].ingest([items[i] for i in indexes])
@@ -91,6 +99,17 @@ class ShardedService(LedgerService):
                 results[index] = result
         assert all(result is not None for result in results)
         return [result for result in results if result is not None]
+
+    def _refuse_crossing(self, item: Item) -> Item:
+        if not isinstance(item, Message) or item.type != MERGE_TYPE or item.person is None:
+            return item
+        absorbed = item.data.get("absorbed")
+        if not isinstance(absorbed, str) or not is_valid(absorbed) or not is_valid(item.person):
+            return item
+        if self.cluster.map.shard_of(absorbed) == self.cluster.map.shard_of(item.person):
+            return item
+        return Rejection(NOT_SUPPORTED, CROSSING_MERGE_DETAIL, item.source, item.message_id,
+                         item.person, item.digest)
 
     def _route_items(self, items: Sequence[Item]) -> dict[str, list[int]]:
         """Message indexes by shard (a rejection without a readable person: the first)."""
