@@ -29,12 +29,24 @@ from ledger.application import YEAR_CLOSE_TYPE, Ledger
 from ledger.batch import Result
 from ledger.cluster import Cluster
 from ledger.identity import is_valid
-from ledger.storage import BatchRecords
-from ledger.transfers import Transfer, give_up, moved_partitions, take_over
+from ledger.storage import BatchRecords, Receipt
+from ledger.transfers import (
+    Crossings,
+    Transfer,
+    crossings,
+    give_up,
+    mark,
+    merging_key,
+    moved_key,
+    take_over,
+)
 from schemas import Message
 
 # Kinds of unit: a run of ordinary entries (None), or one entry handled here.
 FAN_OUT, FORWARD_OUT, REQUEST_OUT, CONTROL_IN = "fan-out", "forward-out", "request-out", "control"
+# A person's message that must wait (a cross-shard merge of theirs is in flight): the loop
+# leaves its partition where it is and reads it again a moment later.
+HOLD = "hold"
 MERGE_TYPE = "person.merged"
 
 
@@ -57,10 +69,11 @@ class Crossing:
 
     def units(self, ledger: Ledger, shard_name: str, entries: Sequence[Entry]) -> Iterator[Unit]:
         """Runs of ordinary entries, and each entry for another shard on its own, in order."""
-        moved = moved_partitions(ledger, sorted(self._person_keys(ledger, entries)))
+        keys = sorted(self._person_keys(ledger, entries))
+        marks = crossings(ledger, keys)
         run: list[Entry] = []
         for entry in entries:
-            unit = self._special(ledger, shard_name, entry, moved)
+            unit = self._special(ledger, shard_name, entry, marks)
             if unit is None:
                 run.append(entry)
                 continue
@@ -68,11 +81,13 @@ class Crossing:
                 yield Unit(None, run)
                 run = []
             yield unit
+            if unit.kind in (REQUEST_OUT, CONTROL_IN):
+                marks = crossings(ledger, keys)  # the step just handled may have set marks
         if run:
             yield Unit(None, run)
 
     def _special(self, ledger: Ledger, shard_name: str, entry: Entry,
-                 moved: dict[str, int]) -> Unit | None:
+                 marks: Crossings) -> Unit | None:
         if entry.record.topic == self.sender.topic:
             return Unit(CONTROL_IN, [entry])
         message = entry.item
@@ -81,7 +96,10 @@ class Crossing:
         if message.type == YEAR_CLOSE_TYPE:
             return Unit(FAN_OUT, [entry])
         if message.person is not None and is_valid(message.person):
-            target = moved.get(ledger.person_key(message.person))
+            person_key = ledger.person_key(message.person)
+            if person_key in marks.waiting:
+                return Unit(HOLD, [entry])
+            target = marks.moved.get(person_key)
             if target is not None:
                 return Unit(FORWARD_OUT, [entry], target)
         if message.type == MERGE_TYPE and self._absorbed_elsewhere(ledger, shard_name, message):
@@ -117,10 +135,15 @@ class Crossing:
             self.sender.send([Control(self.map.shard_of_partition(unit.target), FORWARD, value,
                                       origin)])
         elif unit.kind == REQUEST_OUT:
-            assert isinstance(entry.item, Message)
-            absorbed = str(entry.item.data["absorbed"])
+            message = entry.item
+            assert isinstance(message, Message) and message.person is not None
+            absorbed = str(message.data["absorbed"])
             self.sender.send([Control(self.map.shard_of(absorbed), MERGE_REQUEST, value,
                                       origin)])
+            waiting = mark(ledger, merging_key(ledger.person_key(message.person)),
+                           f"{message.source}/{message.message_id}", message)
+            save_trackings(ledger, trackings, [waiting] if waiting else [])
+            return []
         else:
             return self._received(entry, received(entry.record), ledger, trackings)
         save_trackings(ledger, trackings)
@@ -131,8 +154,8 @@ class Crossing:
         if control.kind in (CLOSE, FORWARD):
             return self._copy(entry, control, ledger, trackings)
         if control.kind == MERGE_REQUEST:
-            self._give_up(control, ledger)
-            save_trackings(ledger, trackings)
+            moved = self._give_up(control, ledger)
+            save_trackings(ledger, trackings, [moved] if moved else [])
             return []
         assert control.kind == TRANSFER
         raw, transfer = transfer_parts(control.value)
@@ -154,7 +177,9 @@ class Crossing:
                              trackings=[*trackings, Tracking(name, control.origin.offset + 1)],
                              channel="kafka")
 
-    def _give_up(self, control: Received, ledger: Ledger) -> None:
+    def _give_up(self, control: Received, ledger: Ledger) -> Receipt | None:
+        """Step 2 of `ledger.transfers`; the "moved" mark to record once the transfer is sent
+        (None when the merge was refused, or the mark is recorded already)."""
         message = schemas.parse(control.value)
         assert isinstance(message, Message) and message.person is not None
         partition = self.map.partition_of(message.person)
@@ -163,7 +188,11 @@ class Crossing:
         self.sender.send([Control(self.map.shard_of(message.person), TRANSFER,
                                   transfer_value(control.value, transfer.encode()),
                                   control.origin)])
+        if transfer.state is None:
+            return None
+        return mark(ledger, moved_key(transfer.absorbed_key), str(partition), message)
 
 
-def save_trackings(ledger: Ledger, trackings: Sequence[Tracking]) -> None:
-    ledger.app.save(records=BatchRecords(trackings=list(trackings)))
+def save_trackings(ledger: Ledger, trackings: Sequence[Tracking],
+                   receipts: Sequence[Receipt] = ()) -> None:
+    ledger.app.save(records=BatchRecords(receipts=list(receipts), trackings=list(trackings)))

@@ -37,7 +37,7 @@ from consumers.batch import (
     transactions,
     unseen,
 )
-from consumers.crossing import Crossing, Unit
+from consumers.crossing import HOLD, Crossing, Unit
 from consumers.deadletters import DeadLetterSender, RangeReader, dead_letters, recover
 from consumers.failures import PositionsMoved, is_transient, wait_after
 from consumers.metrics import Metrics, MetricsLog, log
@@ -272,11 +272,19 @@ class InboundLoop:
         started = time.perf_counter()
         outcomes: list[str] = []
         for run in self.shard_runs(records):
+            held: set[Partition] = set()
             for unit in self.units(parse(run)):
+                entries = [entry for entry in unit.entries if entry.record.where not in held]
+                if not entries:
+                    continue
+                if unit.kind == HOLD:
+                    held.add(self.hold(entries[0].record.where))
+                    time.sleep(limits.HOLD_WAIT_MS / 1000)
+                    continue
                 if unit.kind is not None:
                     outcomes += [result.outcome for result in self.cross(unit)]
                     continue
-                for transaction in transactions(unit.entries):
+                for transaction in transactions(entries):
                     results = self.record(transaction)
                     outcomes += [result.outcome for result in results]
                     self.send_dead_letters(transaction, results)
@@ -292,6 +300,15 @@ class InboundLoop:
         where = entries[0].record.where
         yield from self.crossing.units(self.ledger_of(where),
                                        self.cluster.shard_of_partition(where[1]).name, entries)
+
+    def hold(self, partition: Partition) -> Partition:
+        """Leave the partition at its recorded position: positioned again from the database
+        at the next step, it is read again from there (its record waits for a merge's
+        transfer, milliseconds to seconds)."""
+        self.partitions.pop(partition, None)
+        self.pending.add(partition)
+        self.metrics.count("holds")
+        return partition
 
     def cross(self, unit: Unit) -> list[Result]:
         """An entry for other shards: handled, with both of its partition's tracking rows

@@ -5,14 +5,16 @@ identifier's account lives on the shard of *its* partition. Three steps, each on
 one shard, each idempotent, so that a crash between any two repeats nothing and loses nothing:
 
 1. the survivor's shard sends a merge request to the absorbed identifier's shard (a control
-   record, `consumers.control`), then moves its position past the message;
+   record, `consumers.control`), then records a "merging" mark on the survivor (its later
+   messages wait for the merge's outcome) with its position past the message;
 2. the absorbed identifier's shard (`give_up`) records, in one transaction, the absorbed
    account's `status_changed` (merged into the survivor), its own outcome of the transfer
-   (`transfer_out_key`) and a "moved" mark (`moved_key`) that sends the identifier's later
-   messages to the survivor's partition; then it sends the transfer (the absorbed account's
-   state as it was before the merge) and only then moves its position. A second request finds
-   the outcome and sends the same transfer again (the account is frozen from step 2 on: its
-   later messages are forwarded, closes skip merged accounts);
+   (`transfer_out_key`) and a "moving" mark that holds the identifier's later messages; then
+   it sends the transfer (the absorbed account's state as it was before the merge) and only
+   then records the "moved" mark (`moved_key`, which forwards those messages to the survivor's
+   partition, behind the transfer) with its position. A second request finds the outcome and
+   sends the same transfer again (the account is frozen from step 2 on: its later messages
+   wait or are forwarded, closes skip merged accounts);
 3. the survivor's shard (`take_over`) records the survivor's `absorbed` change and the follow-up
    credits, a stub account of the absorbed identifier pointing at the survivor (so that its
    forwarded messages find the survivor, as on a single store), and the message's outcome,
@@ -41,6 +43,10 @@ from schemas import Message
 
 TRANSFER_SOURCE = "cpa-ledger.transfer-out"
 MOVED_SOURCE = "cpa-ledger.moved"
+MOVING_SOURCE = "cpa-ledger.moving"
+MERGING_SOURCE = "cpa-ledger.merging"
+# The sources of the outcomes and marks the shards record for their own steps.
+SHARD_SOURCES = frozenset({TRANSFER_SOURCE, MOVED_SOURCE, MOVING_SOURCE, MERGING_SOURCE})
 MERGE_CHAIN_LENGTH_MAX = 16
 
 
@@ -73,6 +79,45 @@ def moved_key(person_key: str) -> tuple[str, str]:
     return (MOVED_SOURCE, person_key)
 
 
+def moving_key(person_key: str) -> tuple[str, str]:
+    return (MOVING_SOURCE, person_key)
+
+
+def merging_key(person_key: str) -> tuple[str, str]:
+    return (MERGING_SOURCE, person_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Crossings:
+    """Of a batch's persons: those merged away (their survivor's partition), and those whose
+    messages must wait because a cross-shard merge of theirs is in flight."""
+
+    moved: dict[str, int]
+    waiting: set[str]
+
+
+def crossings(ledger: Ledger, person_keys: Sequence[str]) -> Crossings:
+    """One statement for the marks, one more only when a merge was requested."""
+    keys = [k for key in person_keys for k in (moved_key(key), moving_key(key), merging_key(key))]
+    found = ledger.app.ledger_recorder.select_receipts(keys)
+    moved = {key[1]: int(r.detail) for key, r in found.items() if key[0] == MOVED_SOURCE}
+    moving = {key[1] for key in found if key[0] == MOVING_SOURCE} - moved.keys()
+    merging = {key[1]: tuple(r.detail.split("/", 1)) for key, r in found.items()
+               if key[0] == MERGING_SOURCE}
+    done = ledger.app.ledger_recorder.select_receipts(
+        (source, message_id) for source, message_id in merging.values())
+    unanswered = {person for person, key in merging.items() if key not in done}
+    return Crossings(moved, moving | unanswered)
+
+
+def mark(ledger: Ledger, key: tuple[str, str], detail: str, message: Message) -> Receipt | None:
+    """A mark receipt to record, or None when it already is (marks are written once)."""
+    if ledger.app.ledger_recorder.select_receipts([key]):
+        return None
+    return Receipt(key[0], key[1], message.digest, "accepted", None, detail, key[1],
+                   message.type, ledger.now(), "kafka")
+
+
 def moved_partitions(ledger: Ledger, person_keys: Sequence[str]) -> dict[str, int]:
     """Of these persons, those merged into a person of another shard: the partition of the
     survivor, where their messages now go."""
@@ -93,10 +138,6 @@ def give_up(ledger: Ledger, message: Message, survivor_partition: int,
     """Record the absorbed account's merge (once) and say what to transfer."""
     absorbed_key = ledger.person_key(str(message.data["absorbed"]))
     survivor_key = ledger.person_key(str(message.person))
-    key = transfer_out_key(message)
-    prior = ledger.app.ledger_recorder.select_receipts([key]).get(key)
-    if prior is not None:
-        return _recorded_transfer(ledger, absorbed_key, prior)
     return ledger.write_batch(
         lambda batch: _give_up(ledger, batch, message, absorbed_key, survivor_key,
                                survivor_partition), trackings)
@@ -104,10 +145,14 @@ def give_up(ledger: Ledger, message: Message, survivor_partition: int,
 
 def _give_up(ledger: Ledger, batch: Batch, message: Message, absorbed_key: str,
              survivor_key: str, survivor_partition: int) -> Transfer:
+    # Checked in the batch, so that a concurrent writer's conflict decides again from here.
+    key = transfer_out_key(message)
+    prior = ledger.app.ledger_recorder.select_receipts([key]).get(key)
+    if prior is not None:
+        return _recorded_transfer(ledger, absorbed_key, prior)
     absorbed = ledger.load_account(absorbed_key, batch)
     incoming = incoming_of(message)
     before = absorbed.state.to_json()
-    key = transfer_out_key(message)
     try:
         gone, _ = merge(PersonState(person_key=survivor_key), absorbed.state, absorbed_key,
                         incoming)
@@ -118,7 +163,8 @@ def _give_up(ledger: Ledger, batch: Batch, message: Message, absorbed_key: str,
     ledger.record(absorbed, incoming, gone, batch)
     _receipt(ledger, batch, key, message, "accepted", None,
              f"history moved to partition {survivor_partition}", absorbed_key)
-    _receipt(ledger, batch, moved_key(absorbed_key), message, "accepted", None,
+    # Its messages wait until the transfer is sent and the "moved" mark forwards them.
+    _receipt(ledger, batch, moving_key(absorbed_key), message, "accepted", None,
              str(survivor_partition), absorbed_key)
     return Transfer(absorbed_key, before)
 
@@ -141,20 +187,19 @@ def take_over(ledger: Ledger, message: Message, transfer: Transfer,
               trackings: Sequence[Tracking] = ()) -> Result | None:
     """Record the merge on the survivor as a single store would; None when it already is
     (a transfer sent twice): then only `trackings` are recorded."""
-    key = (message.source, message.message_id)
-    if ledger.app.ledger_recorder.select_receipts([key]):
-        ledger.write_batch(lambda batch: None, trackings)
-        return None
     return ledger.write_batch(lambda batch: _take_over(ledger, batch, message, transfer),
                               trackings)
 
 
-def _take_over(ledger: Ledger, batch: Batch, message: Message, transfer: Transfer) -> Result:
+def _take_over(ledger: Ledger, batch: Batch, message: Message,
+               transfer: Transfer) -> Result | None:
+    key = (message.source, message.message_id)
+    if ledger.app.ledger_recorder.select_receipts([key]):
+        return None  # checked in the batch: a concurrent writer's conflict decides again
     context = ledger.context()
     survivor = _followed(ledger, ledger.person_key(str(message.person)), batch)
     for close, outcome in settlements_due(survivor.state, context):
         ledger.record(survivor, close, outcome, batch)
-    key = (message.source, message.message_id)
     if transfer.state is None:
         return _receipt(ledger, batch, key, message, "rejected", transfer.reason,
                         transfer.detail, survivor.person_key)

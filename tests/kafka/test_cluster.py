@@ -32,7 +32,7 @@ from ledger.config import Settings
 from ledger.demo import DemoSettings, generate
 from ledger.partitioner import identifier_partition
 from ledger.shards import ShardMap, load
-from ledger.transfers import MOVED_SOURCE, TRANSFER_SOURCE
+from ledger.transfers import SHARD_SOURCES, TRANSFER_SOURCE
 from tests.kafka import support
 from tests.kafka.support import Names
 from tests.kafka.test_crashes import (
@@ -59,7 +59,6 @@ REFERENCE_TIMEOUT_S = 600.0
 SETTLE_POLL_S = 0.1
 SEED = 20_261_202
 DEMO_SEED = 7
-SHARD_SOURCES = frozenset({TRANSFER_SOURCE, MOVED_SOURCE})  # outcomes of the shards' own steps
 
 
 class ShardedRun:
