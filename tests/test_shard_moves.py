@@ -109,3 +109,12 @@ def test_moving_half_the_partitions_to_a_new_database_changes_no_answer(
         assert positions == dict.fromkeys(range(4, 8), POSITION)
     again = _move(path, first, monkeypatch, capsys)
     assert (again["events"], again["outcomes"], again["positions"]) == (0, 0, 0)
+    monkeypatch.setenv("CPA_SHARD_MAP", str(path))
+    assert main(["shards", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(s["shard"], s["partitions"]) for s in listed["shards"]] == [
+        ("s0", [0, 1, 2, 3]), ("s1", [4, 5, 6, 7])]
+    assert all(s["events"] > 0 for s in listed["shards"])
+    assert main(["shards", "verify", "--json"]) == 0
+    verified = json.loads(capsys.readouterr().out)
+    assert verified["ok"] and set(verified["shards"]) == {"s0", "s1"}
