@@ -213,7 +213,7 @@ def test_the_shard_map_mounted_is_the_file_checked(
     for workload, container in service_containers(resources):
         path = environment(resources, container).get(SHARD_MAP_VARIABLE)
         if path is not None:
-            assert path in _config_map_files(workload, container, SHARD_MAP_CONFIG_MAP)
+            assert path in _config_map_files(resources, workload, container, SHARD_MAP_CONFIG_MAP)
     for service in compose_services(compose).values():
         path = service["environment"].get(SHARD_MAP_VARIABLE)
         if path is not None:
@@ -222,11 +222,12 @@ def test_the_shard_map_mounted_is_the_file_checked(
             assert config["target"] == path
 
 
-def _config_map_files(workload: Resource, container: Resource, config_map: str) -> set[str]:
+def _config_map_files(resources: list[Resource], workload: Resource, container: Resource,
+                      config_map: str) -> set[str]:
     """The paths at which a container sees the keys of `config_map` (whole-volume mounts)."""
     volumes = {volume["name"] for volume in workload["spec"]["template"]["spec"]["volumes"]
                if volume.get("configMap", {}).get("name") == config_map}
-    data = named(manifests.render(), "ConfigMap", config_map)["data"]
+    data = named(resources, "ConfigMap", config_map)["data"]
     return {f"{mount['mountPath']}/{key}" for mount in container.get("volumeMounts", [])
             if mount["name"] in volumes for key in data}
 

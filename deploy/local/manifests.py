@@ -36,6 +36,8 @@ COMPOSE_PATH = DEPLOY / "compose.yaml"
 KUSTOMIZATION_FIELDS = frozenset({
     "apiVersion", "kind", "namespace", "labels", "resources", "configMapGenerator", "images"})
 ERRORS_PER_RESOURCE_MAX = 20
+# libyaml's safe loader when PyYAML was built with it: the CRDs are 800 kB of YAML.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # A Kubernetes object as YAML gives it: nested mappings and lists of plain values.
 Resource = dict[str, Any]
@@ -48,7 +50,8 @@ class KustomizationError(ValueError):
 def load_documents(path: Path) -> list[Resource]:
     """The non-empty YAML documents of a file."""
     with path.open(encoding="utf-8") as stream:
-        return [document for document in yaml.safe_load_all(stream) if document is not None]
+        return [document for document in yaml.load_all(stream, Loader=SAFE_LOADER)
+                if document is not None]
 
 
 def render(folder: Path = K8S_FOLDER) -> list[Resource]:
