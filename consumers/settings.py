@@ -60,12 +60,12 @@ class KafkaSettings:
             topics=settings.kafka_topics,
             group=settings.kafka_group,
             group_instance_id=values.get("CPA_KAFKA_GROUP_INSTANCE_ID") or None,
+            session_timeout_ms=_session_timeout_ms(values.get("CPA_KAFKA_SESSION_TIMEOUT_MS")),
             dead_letter_topic=values.get("CPA_KAFKA_DLQ_TOPIC") or DEAD_LETTER_TOPIC,
             postings_topic=values.get("CPA_KAFKA_POSTINGS_TOPIC") or POSTINGS_TOPIC,
             client_id=values.get("CPA_KAFKA_CLIENT_ID")
             or f"cpa-ledger-{socket.gethostname()}-{os.getpid()}",
             metrics_port=_port(values.get("CPA_METRICS_PORT")),
-            session_timeout_ms=_session_timeout_ms(values.get("CPA_KAFKA_SESSION_TIMEOUT_MS")),
         )
 
 
