@@ -3,9 +3,10 @@
 No cluster and no Docker engine here: the Kubernetes kinds are checked against Kubernetes' own
 JSON schemas (the `kubernetes-validate` package), the CloudNativePG and Strimzi resources
 against the operators' CRDs, the compose file against the compose-spec schema; the schemas are
-fetched once by deploy/local/manifest_schemas.py (first run about 15 s, then cached). Then what
-the files say is held against what the code reads: variables, commands, probes' paths, the shard
-map, topics, and one database and one set of workers per shard.
+fetched once by deploy/local/manifest_schemas.py (about 10 s; more on a new machine, where
+Maven fetches 40 MB of jars), then cached. Then what the files say is held against what the
+code reads: variables, commands, probes' paths, the shard map, topics, references, and one
+database and one set of workers per shard.
 """
 
 from __future__ import annotations
