@@ -414,3 +414,25 @@ def test_compose_references_name_defined_services_and_configs(compose: Resource)
         named_volumes = {v.split(":")[0] for v in service.get("volumes", [])
                          if not v.startswith((".", "/"))}
         assert named_volumes <= set(compose["volumes"]), name
+
+
+def test_topics_survive_one_broker_down(resources: list[Resource]) -> None:
+    """The producers wait for every in-sync replica (acks=all, consumers/clients.py): with one
+    broker of the pool away, each topic must still have min.insync.replicas in sync."""
+    brokers = sum(pool["spec"]["replicas"] for pool in of_kind(resources, "KafkaNodePool")
+                  if "broker" in pool["spec"]["roles"])
+    for topic in of_kind(resources, "KafkaTopic"):
+        spec = topic["spec"]
+        assert spec["config"]["min.insync.replicas"] < spec["replicas"] <= brokers, \
+            topic["metadata"]["name"]
+
+
+def test_disruption_budgets_let_a_drain_through(resources: list[Resource]) -> None:
+    for budget in of_kind(resources, "PodDisruptionBudget"):
+        selector = budget["spec"]["selector"]["matchLabels"]
+        [workload] = [r for r in resources if manifests.pod_spec(r) is not None
+                      and selector.items() <= r["spec"]["template"]["metadata"]["labels"].items()]
+        replicas = workload["spec"]["replicas"]
+        allowed = budget["spec"].get("maxUnavailable", replicas - budget["spec"].get(
+            "minAvailable", 0))
+        assert 0 < allowed < replicas, budget["metadata"]["name"]
