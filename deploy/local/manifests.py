@@ -5,8 +5,9 @@
   so that nothing is left unchecked by being unknown here.
 - `kubernetes_problems` checks Kubernetes' own kinds against their JSON schemas (the strict
   ones: an unknown field is an error), from the `kubernetes-validate` package.
-- `custom_resource_problems` checks custom resources against their CRDs' OpenAPI schemas, made
-  strict the same way (an object schema lists its fields unless it says it keeps unknown ones).
+- `CustomResourceSchemas` checks custom resources against their CRDs' OpenAPI schemas, made
+  strict the same way (an object schema lists its fields unless it says it keeps unknown ones),
+  and against the CRDs' CEL rules (with `cel-python`).
 - `compose_problems` checks a compose file against the compose-spec JSON schema.
 
     python deploy/local/manifests.py     # check deploy/k8s and deploy/compose.yaml, exit 1 if not
@@ -21,9 +22,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
 import yaml
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 if __package__ in (None, ""):  # Run as a script: make `deploy.local` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -132,10 +137,13 @@ def kubernetes_problems(resource: Resource,
 
 
 class CustomResourceSchemas:
-    """The strict JSON schemas of custom resources, by (apiVersion, kind), from CRD files."""
+    """The strict JSON schemas of custom resources, by (apiVersion, kind), from CRD files, and
+    their CEL rules (`x-kubernetes-validations`), which the API server checks besides."""
 
     def __init__(self, crd_paths: Iterable[Path]) -> None:
         self.validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
+        self.schemas: dict[tuple[str, str], Resource] = {}
+        self.rules = CelRules()
         for path in crd_paths:
             for crd in load_documents(path):
                 self._add(crd)
@@ -144,18 +152,65 @@ class CustomResourceSchemas:
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             if version.get("served", False):
-                schema = strict_schema(version["schema"]["openAPIV3Schema"])
-                self.validators[(f"{group}/{version['name']}", kind)] = \
-                    jsonschema.Draft4Validator(schema)
+                key = (f"{group}/{version['name']}", kind)
+                self.schemas[key] = version["schema"]["openAPIV3Schema"]
+                self.validators[key] = jsonschema.Draft4Validator(
+                    strict_schema(self.schemas[key]))
 
     def knows(self, resource: Resource) -> bool:
         return (resource.get("apiVersion"), resource.get("kind")) in self.validators
 
     def problems(self, resource: Resource) -> list[str]:
-        validator = self.validators[(resource["apiVersion"], resource["kind"])]
-        errors = sorted(validator.iter_errors(resource), key=lambda error: list(error.path))
-        return [f"{_name(resource)}: {_path(error)}: {error.message}"
-                for error in errors[:ERRORS_PER_RESOURCE_MAX]]
+        key = (resource["apiVersion"], resource["kind"])
+        errors = sorted(self.validators[key].iter_errors(resource),
+                        key=lambda error: list(error.path))
+        found = [f"{_name(resource)}: {_path(error)}: {error.message}" for error in errors]
+        found += [f"{_name(resource)}: {problem}"
+                  for problem in self.rules.problems(self.schemas[key], resource)]
+        return found[:ERRORS_PER_RESOURCE_MAX]
+
+
+class CelRules:
+    """The CEL rules of a CRD's schema, evaluated where the resource has a value for them.
+
+    Transition rules (those reading `oldSelf`) are left out: they compare an update with the
+    stored object, and here every resource is new. A rule that cannot be evaluated (it reads a
+    field that is absent) fails, as on the API server."""
+
+    def __init__(self) -> None:
+        self.environment = celpy.Environment()
+        self.programs: dict[str, Any] = {}
+
+    def problems(self, schema: Resource, value: Any, path: str = "") -> list[str]:
+        found = [f"{path or '(top)'}: {rule.get('message', rule['rule'])}"
+                 for rule in schema.get("x-kubernetes-validations", [])
+                 if "oldSelf" not in rule["rule"] and not self._holds(rule["rule"], value)]
+        for key, child, child_schema in _children(schema, value):
+            found += self.problems(child_schema, child, f"{path}/{key}".lstrip("/"))
+        return found
+
+    def _holds(self, rule: str, value: Any) -> bool:
+        if rule not in self.programs:
+            self.programs[rule] = self.environment.program(self.environment.compile(rule))
+        try:
+            result = self.programs[rule].evaluate({"self": json_to_cel(value)})
+        except CELEvalError:
+            return False
+        return isinstance(result, celtypes.BoolType) and bool(result)
+
+
+def _children(schema: Resource, value: Any) -> Iterator[tuple[str, Any, Resource]]:
+    """Each part of `value` with the schema that describes it."""
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, child in value.items():
+            child_schema = properties.get(key, extra if isinstance(extra, dict) else None)
+            if child_schema is not None:
+                yield key, child, child_schema
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, child in enumerate(value):
+            yield str(index), child, schema["items"]
 
 
 def default_custom_resource_schemas() -> CustomResourceSchemas:
