@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from consumers.settings import VARIABLES as KAFKA_VARIABLES
+from deploy.local import kafka as local_kafka
 from deploy.local import manifests
 from tests.deploy.support import (
     HAND_MADE_SECRETS,
@@ -145,3 +146,15 @@ def test_compose_references_name_defined_services_and_configs(compose: Resource)
         named_volumes = {v.split(":")[0] for v in service.get("volumes", [])
                          if not v.startswith((".", "/"))}
         assert named_volumes <= set(compose["volumes"]), name
+
+
+def test_compose_and_kubernetes_run_the_versions_the_tests_run(
+        resources: list[Resource], compose: Resource) -> None:
+    """Kafka: the broker that deploy/local fetches with Maven; PostgreSQL: one major version in
+    compose and in every CloudNativePG cluster."""
+    kafka_images = {s["image"] for s in compose["services"].values()
+                    if s.get("image", "").startswith("apache/kafka:")}
+    assert kafka_images == {f"apache/kafka:{local_kafka.kafka_version()}"}
+    compose_major = compose["services"]["postgres-s0"]["image"].split(":")[1].split(".")[0]
+    for cluster in of_kind(resources, "Cluster"):
+        assert cluster["spec"]["imageName"].split(":")[1].split(".")[0] == compose_major
