@@ -28,9 +28,9 @@ FETCH_MAX_WAIT_MS = 200
 # --- Group membership -------------------------------------------------------------------------
 # Heartbeats run on kafka-python's I/O thread; a SIGKILLed member is noticed after the session.
 SESSION_TIMEOUT_MS = 10_000
-# CPA_KAFKA_SESSION_TIMEOUT_MS may lengthen it for static members (a pod restart keeps its
-# partitions if it rejoins within the session): between the brokers' default bounds' floor and
-# five minutes, the longest a dead member's partitions may wait for it.
+# CPA_KAFKA_SESSION_TIMEOUT_MS may lengthen it for static members (a restarted pod keeps its
+# partitions if it rejoins within the session): from the brokers' default minimum
+# (group.min.session.timeout.ms) to five minutes, the longest a dead member's partitions wait.
 SESSION_TIMEOUT_MS_MIN = 6_000
 SESSION_TIMEOUT_MS_MAX = 300_000
 HEARTBEAT_INTERVAL_MS = 2_000
