@@ -1,7 +1,7 @@
 """deploy/k8s and deploy/compose.yaml against their schemas: Kubernetes' own JSON schemas (the
 `kubernetes-validate` package), the CloudNativePG and Strimzi CRDs, the compose-spec schema; the
-schemas are fetched once by deploy/local/manifest_schemas.py (about 10 s; more on a new machine,
-where Maven fetches 40 MB of jars), then cached. No cluster and no Docker engine needed."""
+schemas are fetched once by deploy/local/manifest_schemas.py (about 10 s; 30 s on a new machine,
+where Maven fetches 32 MB of jars), then cached. No cluster and no Docker engine needed."""
 
 from __future__ import annotations
 
