@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from ledger import limits
 from ledger.application import Ledger
@@ -48,6 +48,39 @@ _VISIBLE = (
 _RUNNING = ("SELECT totals FROM {} WHERE person_key = %(key)s AND effective_on <= %(as_of)s{}"
             " ORDER BY effective_on DESC, notification_id DESC LIMIT 1")
 _KNOWN_BY = " AND recorded_at <= %(known_at)s"
+# A balance read in one round trip: the account document (today's, or the latest recorded by
+# known_at) and the running totals. Parameters: key, as_of, known_at.
+_BALANCE = "SELECT ({}) AS document, ({}) AS totals"
+_DOCUMENT_NOW = "SELECT document FROM {} WHERE person_key = %(key)s"
+_DOCUMENT_AT = ("SELECT document FROM {} WHERE person_key = %(key)s"
+                " AND recorded_at <= %(known_at)s ORDER BY notification_id DESC LIMIT 1")
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceStatements:
+    """The balance read's statement, built once per set of tables."""
+
+    now: Composed
+    at: Composed
+
+    @classmethod
+    def of(cls, names: Names) -> BalanceStatements:
+        running = names.table("running_balances")
+        return cls(
+            SQL(_BALANCE).format(SQL(_DOCUMENT_NOW).format(names.table("accounts")),
+                                 SQL(_RUNNING).format(running, SQL(""))),
+            SQL(_BALANCE).format(SQL(_DOCUMENT_AT).format(names.table("account_history")),
+                                 SQL(_RUNNING).format(running, SQL(_KNOWN_BY))))
+
+    def known_at(self, known_at: dt.datetime | None) -> Composed:
+        return self.now if known_at is None else self.at
+
+
+def merged_into(document: Any) -> str | None:
+    """The survivor an account document points to, if merged."""
+    if document is None or not document.get("merged_into"):
+        return None
+    return str(document["merged_into"])
 
 
 class TableReader:
@@ -61,6 +94,7 @@ class TableReader:
         running = self.names.table("running_balances")
         self.running_now = SQL(_RUNNING).format(running, SQL(""))
         self.running_at = SQL(_RUNNING).format(running, SQL(_KNOWN_BY))
+        self.statements = BalanceStatements.of(self.names)
 
     def _fetch(self, statement: Any, parameters: Any) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:
@@ -134,11 +168,26 @@ class TableReader:
 
     def answer(self, identifier: str, as_of: dt.date,
                known_at: dt.datetime | None = None) -> Answer:
-        """The balance document, and whose account answered it."""
-        identifier, key, document = self.resolve(identifier, known_at)
+        """The balance document, and whose account answered it: one statement per account
+        (the survivor's too, after a merge)."""
+        identifier = normalise(identifier)
+        key = self.ledger.person_key(identifier)
+        statement = self.statements.known_at(known_at)
+        for _ in range(limits.MERGE_CHAIN_LENGTH_MAX):
+            row = self._fetch(statement, {"key": key, "as_of": as_of, "known_at": known_at})[0]
+            survivor = merged_into(row["document"])
+            if survivor is None:
+                return self.answer_from(identifier, key, row["document"],
+                                        decoded(row["totals"] or ()), as_of, known_at)
+            key = survivor
+        raise RuntimeError("merge chain too long")
+
+    def answer_from(self, identifier: str, key: str, document: Any, totals: list[Any],
+                    as_of: dt.date, known_at: dt.datetime | None) -> Answer:
+        """The balance document from the account document and the running totals (no I/O)."""
         known = document is not None
         document = document or {"grants": {}, "status_facts": {}, "pending": []}
-        sums = _Sums(self, self._totals(key, as_of, known_at), as_of)
+        sums = _Sums(self, totals, as_of)
         balances = {name: sums.account(name) for name in MONEY_ACCOUNTS}
         held = sums.held()
         return Answer(key, known, {
