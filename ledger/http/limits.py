@@ -39,6 +39,11 @@ READY_LAG_MAX_EVENTS_DEFAULT = 10_000
 CLOSE_JOBS_REMEMBERED_MAX = 100
 CLOSE_POLL_SECONDS = 0.05
 
+# Request log lines are written in batches: at most this long after the request, or as soon as
+# this many wait (see `observability.AccessLog`).
+ACCESS_LOG_FLUSH_SECONDS = 0.05
+ACCESS_LOG_LINES_MAX = 256
+
 # Graceful shutdown: seconds uvicorn waits for requests in flight after SIGTERM.
 GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS = 30
 # Idle keep-alive connections are closed after this many seconds.
