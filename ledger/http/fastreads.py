@@ -36,8 +36,11 @@ async def _configure(connection: AsyncConnection[Any]) -> None:
 
 class CachedReads:
     def __init__(self, database_url: str, names: Names, tables: TableReader) -> None:
-        self.statement = select_cached(names)
-        self.balances = BalanceStatements.of(names)
+        # Rendered once: psycopg would compose the SQL objects again on every execution.
+        self.statement = select_cached(names).as_bytes(None)
+        balances = BalanceStatements.of(names)
+        self.balance_now = balances.now.as_bytes(None)
+        self.balance_at = balances.at.as_bytes(None)
         self.tables = tables
         self.pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
             conninfo_of(database_url), name=POOL_NAME, open=False, configure=_configure,
@@ -64,7 +67,7 @@ class CachedReads:
                      known_at: dt.datetime | None) -> Answer:
         """`TableReader.answer` (of a normalised identifier), on the event loop."""
         key = self.tables.ledger.person_key(identifier)
-        statement = self.balances.known_at(known_at)
+        statement = self.balance_now if known_at is None else self.balance_at
         async with self.pool.connection() as connection:
             for _ in range(ledger_limits.MERGE_CHAIN_LENGTH_MAX):
                 parameters = {"key": key, "as_of": as_of, "known_at": known_at}
