@@ -59,7 +59,9 @@ class CachedReads:
     async def body(self, person_key: str, as_of: dt.date) -> bytes | None:
         """The stored document of this person for `as_of`, or None (a miss)."""
         async with self.pool.connection() as connection:
-            cursor = await connection.execute(self.statement, (person_key, as_of), prepare=True)
+            # Binary results: the body's bytes as stored, without the text form's hex.
+            cursor = await connection.execute(self.statement, (person_key, as_of), prepare=True,
+                                              binary=True)
             row = await cursor.fetchone()
         return None if row is None else bytes(row[0])
 
@@ -71,7 +73,8 @@ class CachedReads:
         async with self.pool.connection() as connection:
             for _ in range(ledger_limits.MERGE_CHAIN_LENGTH_MAX):
                 parameters = {"key": key, "as_of": as_of, "known_at": known_at}
-                cursor = await connection.execute(statement, parameters, prepare=True)
+                cursor = await connection.execute(statement, parameters, prepare=True,
+                                                  binary=True)
                 row = await cursor.fetchone()
                 assert row is not None, "one row, whatever the key"
                 document, totals = row
