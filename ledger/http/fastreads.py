@@ -3,9 +3,10 @@
 
 A cached balance read is one primary-key lookup returning stored bytes; a dated read is one
 statement (the account document and the running totals, `projections.tables`) and a document
-built from a few totals. Both run on an asynchronous connection pool of their own, without a
-worker thread (a thread hop and the GIL hand-over cost more than the query). A miss of the
-cache falls back to the service, in a worker thread (it also stores the document).
+built from a few totals. Both run on asynchronous connections of their own
+(`readconnections`), without a worker thread (a thread hop and the GIL hand-over cost more
+than the query). A miss of the cache falls back to the service, in a worker thread (it also
+stores the document).
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from typing import Any
 import orjson
 from psycopg import AsyncConnection
 from psycopg.types.json import set_json_loads
-from psycopg_pool import AsyncConnectionPool
 
 from ledger import limits as ledger_limits
 from ledger.http import limits
+from ledger.http.readconnections import ReadConnections
 from ledger.http.readpool import READ_SESSION_OPTIONS, conninfo_of
 from projections.documents import select_cached
 from projections.running import decoded
 from projections.schema import Names
 from projections.tables import Answer, BalanceStatements, TableReader, merged_into
-
-POOL_NAME = "cpa-ledger-http-cached-reads"
 
 
 async def _configure(connection: AsyncConnection[Any]) -> None:
@@ -42,16 +41,11 @@ class CachedReads:
         self.balance_now = balances.now.as_bytes(None)
         self.balance_at = balances.at.as_bytes(None)
         self.tables = tables
-        self.pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
-            conninfo_of(database_url), name=POOL_NAME, open=False, configure=_configure,
-            min_size=limits.CACHED_READ_POOL_CONNECTIONS_MIN,
-            max_size=limits.CACHED_READ_POOL_CONNECTIONS_MAX,
-            timeout=limits.READ_POOL_WAIT_SECONDS,
-            kwargs={"autocommit": True, "options": READ_SESSION_OPTIONS,
-                    "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
-
-    async def open(self) -> None:
-        await self.pool.open()
+        self.pool = ReadConnections(
+            conninfo_of(database_url), limits.CACHED_READ_POOL_CONNECTIONS_MAX,
+            limits.READ_POOL_WAIT_SECONDS, _configure,
+            {"autocommit": True, "options": READ_SESSION_OPTIONS,
+             "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
 
     async def close(self) -> None:
         await self.pool.close()
