@@ -31,14 +31,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,17 +51,25 @@ import schemas
 from deploy.local import postgres as local_postgres
 from ledger import ingest
 from ledger.demo import DemoSettings, generate
+from ledger.http.readpool import conninfo_of
 from ledger.http.responses import JSONResponse
 from ledger.http.service import LedgerService
 from ledger.http.settings import HttpSettings
+from ledger.identity import normalise
+from projections.documents import select_cached
 from projections.runner import Runner, live_names
+from projections.schema import Names
 from tests.http import server as servers
 
 WRK_THREADS = 2
 PROFILED_READS = 2_000
 PROFILE_LINES = 14
 BARE_PATH = "/bare"
+BARE_DATABASE_PATH = "/bare-db"
 BARE_APP = "tests.bench.bench_http:bare_app"
+# The store the bare app's PostgreSQL lookup reads (unset: no such route).
+BARE_DATABASE_VARIABLE = "CPA_BENCH_BARE_DATABASE_URL"
+BARE_DATABASE_CONNECTIONS = 8
 BARE_DOCUMENT: dict[str, object] = {
     "person": "184037512345690", "as_of": "2026-01-01", "known_at": None, "status": "open",
     "in_arrears": False,
@@ -79,12 +90,39 @@ class Figures:
 
 
 def bare_app() -> Starlette:
-    """The floor: Starlette and uvicorn answering a JSON document, no store, no auth."""
+    """The floor: Starlette and uvicorn answering a JSON document, no store, no auth; and,
+    when BARE_DATABASE_VARIABLE names a store, the stored balance document of `?key=` read
+    the plain way (psycopg_pool, one prepared lookup): no auth, log, metrics or ETag."""
 
     async def bare(request: Request) -> Response:
         return JSONResponse(BARE_DOCUMENT)
 
-    return Starlette(routes=[Route(BARE_PATH, bare)])
+    url = os.environ.get(BARE_DATABASE_VARIABLE)
+    if url is None:
+        return Starlette(routes=[Route(BARE_PATH, bare)])
+    schema = parse_qs(urlsplit(url).query)["schema"][0]
+    statement = select_cached(Names(schema)).as_bytes(None)
+    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
+        conninfo_of(url), open=False, min_size=BARE_DATABASE_CONNECTIONS,
+        max_size=BARE_DATABASE_CONNECTIONS, kwargs={"autocommit": True})
+
+    async def bare_database(request: Request) -> Response:
+        async with pool.connection() as connection:
+            cursor = await connection.execute(
+                statement, (request.query_params["key"], dt.date.today()), prepare=True)
+            row = await cursor.fetchone()
+        return Response(b"{}" if row is None else bytes(row[0]), media_type="application/json")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pool.open()
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return Starlette(routes=[Route(BARE_PATH, bare), Route(BARE_DATABASE_PATH, bare_database)],
+                     lifespan=lifespan)
 
 
 @contextmanager
@@ -168,14 +206,17 @@ def _milliseconds(text: str) -> float:
 
 
 @contextmanager
-def bare_server(workers: int, log: Path) -> Iterator[str]:
+def bare_server(workers: int, log: Path, database_url: str | None = None) -> Iterator[str]:
     port = servers.free_port()
     command = [sys.executable, "-m", "uvicorn", BARE_APP, "--factory",
                "--port", str(port), "--workers", str(workers), "--no-access-log",
                "--log-level", "warning", "--no-server-header"]
+    environment = {k: v for k, v in os.environ.items() if k != BARE_DATABASE_VARIABLE}
+    if database_url is not None:
+        environment[BARE_DATABASE_VARIABLE] = database_url
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=servers.ROOT, stdout=output,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, env=environment)
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait(base_url + BARE_PATH)
@@ -240,7 +281,9 @@ def measure(arguments: argparse.Namespace, url: str, persons: list[str]) -> list
         served, _ = measure_service(url, persons, arguments.workers, arguments.seconds,
                                     arguments.connections, folder)
         bare = measure_bare(arguments.workers, arguments.seconds, arguments.connections, folder)
-    return [*served, bare]
+        bare_database = measure_bare_database(url, persons, arguments.workers,
+                                              arguments.seconds, arguments.connections, folder)
+    return [*served, bare, bare_database]
 
 
 def measure_service(url: str, persons: list[str], workers: int, seconds: int,
@@ -277,6 +320,21 @@ def measure_service(url: str, persons: list[str], workers: int, seconds: int,
 def measure_bare(workers: int, seconds: int, connections: int, folder: Path) -> Figures:
     with bare_server(workers, folder / "bare.log") as base_url:
         return run_wrk("bare Starlette JSON", base_url, wrk_script(folder, [BARE_PATH], None),
+                       seconds, connections)
+
+
+def measure_bare_database(url: str, persons: list[str], workers: int, seconds: int,
+                          connections: int, folder: Path) -> Figures:
+    """The bare app's lookup of today's stored documents (after `measure_service`'s `warm`):
+    what Starlette and psycopg alone make of the cached read on this machine."""
+    service = LedgerService.build(_settings(url))
+    try:
+        keys = [service.ledger.person_key(normalise(person)) for person in persons]
+    finally:
+        service.close()
+    paths = [f"{BARE_DATABASE_PATH}?key={key}" for key in keys]
+    with bare_server(workers, folder / "bare-db.log", url) as base_url:
+        return run_wrk("bare Starlette + PostgreSQL", base_url, wrk_script(folder, paths, None),
                        seconds, connections)
 
 
