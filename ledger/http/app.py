@@ -91,6 +91,8 @@ def _lifespan(service: LedgerService) -> Callable[[Starlette], AbstractAsyncCont
         # Ledger calls run in worker threads; more threads than connections only contend for
         # the GIL and the pool (measured: tests/bench/bench_http.py).
         to_thread.current_default_thread_limiter().total_tokens = limits.WORKER_THREADS_MAX
+        if service.cached_reads is not None:
+            await service.cached_reads.open()
         try:
             yield
         finally:

@@ -47,6 +47,9 @@ class CachedReads:
             {"autocommit": True, "options": READ_SESSION_OPTIONS,
              "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
 
+    async def open(self) -> None:
+        await self.pool.open()
+
     async def close(self) -> None:
         await self.pool.close()
 

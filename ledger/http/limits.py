@@ -58,7 +58,8 @@ READ_POOL_WAIT_SECONDS = 5.0
 READ_CONNECT_TIMEOUT_SECONDS = 10
 READ_STATEMENT_TIMEOUT_MS = 5_000
 # The cached and dated balance reads' own asynchronous connections, per worker process (see
-# `fastreads`, `readconnections`): made when first needed, at most this many.
+# `fastreads`, `readconnections`): made at start-up (or, if the store does not answer yet,
+# when first needed).
 CACHED_READ_POOL_CONNECTIONS_MAX = 8
 # Threads per worker process running ledger calls (reads, writes) off the event loop.
 WORKER_THREADS_MAX = READ_POOL_CONNECTIONS_MAX

@@ -13,15 +13,17 @@ connection busy for `wait_seconds` fails with `PoolTimeout` (a psycopg Operation
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 
 Connection = AsyncConnection[tuple[Any, ...]]
+logger = logging.getLogger("cpa_ledger.http")
 
 
 class ReadConnections:
@@ -32,9 +34,25 @@ class ReadConnections:
         self.wait_seconds = wait_seconds
         self.configure = configure
         self.options = options
+        self.size = size
         self.slots = asyncio.Semaphore(size)
         self.idle: list[Connection] = []
         self.closing = False
+
+    async def open(self) -> None:
+        """Make every connection now, so that the first reads do not wait for them; a store
+        that does not answer yet is logged, and the reads make their connections later."""
+        made = await asyncio.gather(*(self._connect() for _ in range(self.size)),
+                                    return_exceptions=True)
+        self.idle.extend(c for c in made if isinstance(c, AsyncConnection))
+        failures = [error for error in made if isinstance(error, OperationalError)]
+        if failures:
+            logger.warning("read connections not made at start-up (made when needed): %s",
+                           failures[0])
+        unexpected = [error for error in made if isinstance(error, BaseException)
+                      and not isinstance(error, OperationalError)]
+        if unexpected:
+            raise unexpected[0]
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:

@@ -10,6 +10,7 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 from ledger.http.readconnections import Connection, ReadConnections
+from tests.http.server import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -78,3 +79,28 @@ def test_a_connection_left_in_a_transaction_is_not_reused(postgres_url: str) -> 
         await connections.close()
 
     asyncio.run(scenario())
+
+
+def test_open_makes_every_connection(postgres_url: str) -> None:
+    async def scenario() -> None:
+        connections = _connections(postgres_url, 3)
+        await connections.open()
+        assert len(connections.idle) == 3
+        await connections.close()
+        assert connections.idle == []
+
+    asyncio.run(scenario())
+
+
+def test_open_on_a_store_that_does_not_answer_leaves_the_connections_for_later(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        connections = ReadConnections(f"postgresql://127.0.0.1:{free_port()}/none", 2,
+                                      WAIT_SECONDS, _nothing, {"connect_timeout": 1})
+        await connections.open()
+        assert connections.idle == []
+        with pytest.raises(psycopg.OperationalError):
+            await _backend(connections)
+
+    asyncio.run(scenario())
+    assert "read connections not made at start-up" in caplog.text
