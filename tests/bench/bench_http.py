@@ -7,12 +7,15 @@ Starts its own PostgreSQL (unless --database-url), loads the demo careers of `--
 persons through the ledger and projects them, starts `cpa-ledger serve --workers W` and a bare
 Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process,
 installed with apt-get when missing, as root) for `--seconds`: random persons,
-GET /v1/persons/{person}/balances with a read token, first with `as_of` (a date: computed
-from the read-model tables on every read), then, after storing today's document of every
-person, without it (today's cached document: one primary-key lookup). Prints requests/s and
-p50/p99 latency of each and of the bare app, then where one balance read spends its time: the
-service's /healthz (the HTTP stack without the store) measured the same way, and a cProfile of
-the computed read in-process. `tests.bench.scale` reuses `measure_service` and `measure_bare`.
+GET /v1/persons/{person}/balances with a read token, first with `as_of` (a date: the account
+document and one index lookup of the running totals on every read), then, after storing
+today's document of every person, without it (today's cached document: one primary-key
+lookup). Prints requests/s and p50/p99 latency of each and of the bare app (a JSON document;
+and the stored document read by Starlette and psycopg_pool alone: what this machine allows a
+cached read), then where one balance read spends its time: the service's /healthz (the HTTP
+stack without the store) measured the same way, and a cProfile of the computed read
+in-process. `tests.bench.scale` reuses `measure_service`, `measure_bare` and
+`measure_bare_database`.
 """
 
 from __future__ import annotations
