@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +25,7 @@ import schemas
 from ledger.application import Ledger
 from ledger.demo import DemoSettings, generate
 from projections.operations import rebuild, replay, verify
+from projections.parts import WHOLE, Part
 from projections.reader import Reader
 from projections.runner import Runner, live_names
 from projections.tables import TableReader
@@ -200,15 +203,15 @@ def test_project_killed_at_random_points_ends_identical(pg: Ledgers) -> None:
 
 
 def _wait_for_progress(ledger: Ledger, start: int, process: subprocess.Popen[bytes],
-                       deadline: float) -> None:
-    while (_position(ledger) == start and process.poll() is None
+                       deadline: float, part: Part = WHOLE) -> None:
+    while (_position(ledger, part) == start and process.poll() is None
            and time.monotonic() < deadline):
         time.sleep(PROGRESS_POLL_SECONDS)
 
 
-def _position(ledger: Ledger) -> int:
+def _position(ledger: Ledger, part: Part = WHOLE) -> int:
     try:
-        return Runner(ledger, live_names(ledger)).position()
+        return Runner(ledger, live_names(ledger), part=part).part_position()
     except (AssertionError, PersistenceError):
         return 0
 
@@ -218,6 +221,85 @@ def _copy_log(source: Ledger, target: Ledger) -> None:
     while page := source.app.recorder.select_notifications(start=start, limit=1_000):
         target.app.recorder.insert_events(list(page))
         start = page[-1].id + 1
+
+
+PARTS = 3
+PARTS_PERSONS = 200
+PART_KILLED = 2
+# Page size 1 000: the killed part has a few pages to project.
+PART_KILL_WITHIN_SECONDS = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class PartedLog:
+    """A log to project in parts, and the tables one process projects from it."""
+
+    source: Ledger
+    expected: dict[str, list[Any]]
+
+
+@pytest.fixture(scope="module")
+def parted_log(pg: Ledgers) -> Iterator[PartedLog]:
+    source = pg.new()
+    reference = pg.new()
+    try:
+        _demo(source, PARTS_PERSONS, seed=17)
+        _copy_log(source, reference)
+        _project(reference)
+        yield PartedLog(source, _dump(reference))
+    finally:
+        reference.close()
+        source.close()
+
+
+def _project_command(url: str, part: str) -> tuple[list[str], dict[str, str]]:
+    return ([sys.executable, "-m", "ledger.cli", "project", "--until-caught-up", "--json",
+             "--part", part], {**os.environ, "CPA_DATABASE_URL": url})
+
+
+def _run_parts(url: str, parts: list[str]) -> None:
+    """`project --part` processes, all at once, each to the head of the log."""
+    processes = []
+    for part in parts:
+        command, environment = _project_command(url, part)
+        processes.append(subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL))
+    assert [process.wait() for process in processes] == [0] * len(parts)
+
+
+def test_parts_projected_concurrently_write_what_one_process_writes(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    url = pg.url()
+    ledger = ledger_at(url)
+    try:
+        _copy_log(parted_log.source, ledger)
+        _run_parts(url, [f"{part}/{PARTS}" for part in range(1, PARTS + 1)])
+        assert _dump(ledger) == parted_log.expected
+        assert verify(ledger).ok
+    finally:
+        ledger.close()
+
+
+def test_a_part_killed_mid_run_resumes_to_the_same_tables(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    url = pg.url()
+    ledger = ledger_at(url)
+    try:
+        _copy_log(parted_log.source, ledger)
+        killed = f"{PART_KILLED}/{PARTS}"
+        command, environment = _project_command(url, killed)
+        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + KILL_DEADLINE_SECONDS
+        _wait_for_progress(ledger, 0, process, deadline, Part.parse(killed))
+        time.sleep(random.Random(3).uniform(0.0, PART_KILL_WITHIN_SECONDS))
+        assert process.poll() is None, "the part finished before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        head = ledger.app.recorder.max_notification_id() or 0
+        assert 0 < _position(ledger, Part.parse(killed)) < head, "killed mid-run"
+        _run_parts(url, [f"{part}/{PARTS}" for part in range(1, PARTS + 1)])
+        assert _dump(ledger) == parted_log.expected
+    finally:
+        ledger.close()
 
 
 def test_rebuild_while_reading_never_fails_nor_half_answers(pg: Ledgers) -> None:
