@@ -251,7 +251,10 @@ class BalancesProjection:
                     " notification_id = excluded.notification_id,"
                     " recorded_at = excluded.recorded_at, document = excluded.document")
                 .format(names.table("accounts")),
-                (list(keys), list(numbers), list(times), list(documents)))
+                (list(keys), list(numbers), list(times), list(documents)),
+                # Binary: the text format escapes every quote of every document (a regular
+                # expression per element: a fifth of the projector's time, measured).
+                binary=True)
         copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
