@@ -72,6 +72,8 @@ class Runner:
         self.log_models = [m for m in chosen if m.name in LOG_WIDE_MODELS and part.keeps_log]
         self.models = self.person_models + self.log_models
         self.units = part.units()
+        # The positions this runner's last page left (None: remembers nothing yet).
+        self.left_at: dict[str, int] | None = None
         self.reading = NotificationReader(ledger, part, whole_log=bool(self.log_models))
 
     def datastore(self) -> Any:
@@ -111,6 +113,10 @@ class Runner:
         """One page in `curs`'s transaction, under the lock of this part's position rows: each
         unit (see `projections.parts`) up to the head, or its `stop_at`."""
         positions = self.positions.read(curs, self.units, lock=True)
+        if positions != self.left_at:
+            # Another runner moved these positions since this one's last page (two processes
+            # given overlapping parts take turns): what this one remembers is stale.
+            self._forget()
         head = self.reading.head(curs)
         stops = {unit: min(head, _stop(stop_at, unit)) for unit in self.units}
         open_units = [unit for unit in self.units if positions[unit] < stops[unit]]
@@ -124,6 +130,7 @@ class Runner:
         self.project(curs, notifications, Window(positions, stops))
         moved = {unit: max(at, min(covered, stops[unit])) for unit, at in positions.items()}
         self.positions.write(curs, {u: at for u, at in moved.items() if at != positions[u]})
+        self.left_at = moved
         return len(notifications)
 
     def project(self, curs: Cursor[DictRow], notifications: Sequence[Any],
@@ -167,6 +174,7 @@ class Runner:
 
     def _forget(self) -> None:
         """After a failed page, nothing in memory may be trusted: start again from the store."""
+        self.left_at = None
         self.tracker.forget()
         for model in self.models:
             model.forget()

@@ -302,6 +302,21 @@ def test_a_part_killed_mid_run_resumes_to_the_same_tables(
         ledger.close()
 
 
+def test_runners_with_overlapping_parts_taking_turns_write_what_one_writes(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    ledger = pg.new()
+    try:
+        _copy_log(parted_log.source, ledger)
+        turns = [Runner(ledger, live_names(ledger), part=part)
+                 for part in (WHOLE, Part.parse("1/2"), WHOLE, Part.parse("2/2"))]
+        turns[0].create()
+        while sum(runner.run_page() for runner in turns) > 0:
+            pass
+        assert _dump(ledger) == parted_log.expected
+    finally:
+        ledger.close()
+
+
 def test_rebuild_while_reading_never_fails_nor_half_answers(pg: Ledgers) -> None:
     ledger = pg.new()
     try:
