@@ -12,13 +12,16 @@ Starts its own throwaway PostgreSQL (`deploy.local.postgres`), ingests the demo 
   rebuild` that projects what is left and switches (N = 1: `rebuild` alone).
 
 Times are wall clock from the first start to the last exit, Python's start included (what an
-operator sees). Prints events/s, the ratio to one process and to the limit, and the load
-average. Progress goes to stderr. Not collected by pytest.
+operator sees). Prints events/s, the ratio to one process and to the limit, the CPU seconds
+of the `cpa-ledger` processes (PostgreSQL's not included: on a busy machine the wall figures
+measure the contention, the CPU ones the projector's own cost), and the load average.
+Progress goes to stderr. Not collected by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import time
@@ -47,6 +50,7 @@ class Run:
     parts: int
     events: int
     seconds: float
+    cpu_seconds: float  # of the cpa-ledger processes (not PostgreSQL's)
 
     @property
     def events_per_second(self) -> float:
@@ -97,33 +101,41 @@ def _parts(count: int) -> list[list[str]]:
         else [[]]
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def catch_up(server_url: str, url: str, count: int, events: int) -> Run:
     _drop_read_models(server_url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu_seconds()
     _together(url, [_cli("project", "--until-caught-up", *part) for part in _parts(count)])
-    return Run("catch-up", count, events, time.perf_counter() - started)
+    return Run("catch-up", count, events, time.perf_counter() - started,
+               _children_cpu_seconds() - cpu)
 
 
 def rebuild(url: str, count: int, events: int) -> Run:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu_seconds()
     if count > 1:
         _together(url, [_cli("rebuild", *part) for part in _parts(count)])
     _together(url, [_cli("rebuild")])
-    return Run("rebuild", count, events, time.perf_counter() - started)
+    return Run("rebuild", count, events, time.perf_counter() - started,
+               _children_cpu_seconds() - cpu)
 
 
 def render(runs: list[Run], limit: float, persons: int) -> str:
     lines = [f"projection with --part processes, {persons:,} persons"
              f" (limit, binary COPY of the same rows: {limit:,.0f} events/s)",
              f"{'what':<10} {'processes':>9} {'events':>9} {'seconds':>8} {'events/s':>9}"
-             f" {'vs 1':>6} {'vs limit':>9}"]
+             f" {'vs 1':>6} {'vs limit':>9} {'cpu s':>7} {'events/cpu s':>13}"]
     single = {run.what: run.events_per_second for run in runs if run.parts == 1}
     for run in runs:
         one = single.get(run.what, 0.0)
         lines.append(f"{run.what:<10} {run.parts:>9} {run.events:>9,} {run.seconds:>8.1f}"
                      f" {run.events_per_second:>9,.0f}"
                      f" {run.events_per_second / one if one else 0.0:>5.2f}x"
-                     f" {run.events_per_second / limit if limit else 0.0:>8.3f}x")
+                     f" {run.events_per_second / limit if limit else 0.0:>8.3f}x"
+                     f" {run.cpu_seconds:>7.1f} {run.events / run.cpu_seconds:>13,.0f}")
     return "\n".join(lines)
 
 
