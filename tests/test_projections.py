@@ -324,6 +324,22 @@ def test_runners_with_overlapping_parts_taking_turns_write_what_one_writes(
         ledger.close()
 
 
+def test_a_rebuild_in_parts_then_finished_switches_to_the_same_tables(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    ledger = pg.new()
+    try:
+        _copy_log(parted_log.source, ledger)
+        _project(ledger)
+        for part in ("2/2", "1/2"):
+            rebuild(ledger, [], part=Part.parse(part))
+        assert _dump(ledger) == parted_log.expected, "parts switch nothing"
+        assert rebuild(ledger, []) == 0, "the parts rebuilt every event"
+        assert _dump(ledger) == parted_log.expected
+        assert verify(ledger).ok
+    finally:
+        ledger.close()
+
+
 def test_rebuild_while_reading_never_fails_nor_half_answers(pg: Ledgers) -> None:
     ledger = pg.new()
     try:
