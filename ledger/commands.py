@@ -284,9 +284,10 @@ def run_rebuild(arguments: argparse.Namespace, settings: Settings) -> int:
     elif part is None:
         print(f"rebuilt {', '.join(names)} from {texts.plural(projected, 'event')} and switched")
     else:
+        finish = " ".join(["cpa-ledger rebuild", *arguments.projections])
         print(f"rebuilt part {part} of {', '.join(names)} from"
               f" {texts.plural(projected, 'event')}; once every part is done, run"
-              " `cpa-ledger rebuild` without --part to finish and switch")
+              f" `{finish}` without --part to finish and switch")
     return 0
 
 

@@ -13,19 +13,22 @@ Starts its own throwaway PostgreSQL (`deploy.local.postgres`), ingests the demo 
 
 Times are wall clock from the first start to the last exit, Python's start included (what an
 operator sees). Prints events/s, the ratio to one process and to the limit, the CPU seconds
-of the `cpa-ledger` processes (PostgreSQL's not included: on a busy machine the wall figures
-measure the contention, the CPU ones the projector's own cost), and the load average.
+of the `cpa-ledger` processes and of PostgreSQL's, and the cores they kept busy on average
+(CPU over wall time): on a busy machine the wall figures measure the contention, the CPU ones
+the work, which sets how many parts a machine wants. Ends with the load average.
 Progress goes to stderr. Not collected by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -50,7 +53,8 @@ class Run:
     parts: int
     events: int
     seconds: float
-    cpu_seconds: float  # of the cpa-ledger processes (not PostgreSQL's)
+    cpu_seconds: float  # of the cpa-ledger processes
+    server_cpu_seconds: float  # of PostgreSQL's processes
 
     @property
     def events_per_second(self) -> float:
@@ -106,28 +110,58 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def catch_up(server_url: str, url: str, count: int, events: int) -> Run:
+def _server_cpu_seconds(data_dir: Path) -> float:
+    """The postmaster's CPU, its ended backends' (counted in its children's times) and its
+    live processes', from /proc (Linux)."""
+    postmaster = int((data_dir / "postmaster.pid").read_text(encoding="ascii").split()[0])
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        elif parent == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Meters:
+    """CPU seconds so far: this script's children and the PostgreSQL server."""
+
+    data_dir: Path
+
+    def read(self) -> tuple[float, float, float]:
+        return time.perf_counter(), _children_cpu_seconds(), _server_cpu_seconds(self.data_dir)
+
+    def since(self, what: str, parts: int, events: int, start: tuple[float, float, float]) -> Run:
+        now = self.read()
+        return Run(what, parts, events, now[0] - start[0], now[1] - start[1], now[2] - start[2])
+
+
+def catch_up(meters: Meters, server_url: str, url: str, count: int, events: int) -> Run:
     _drop_read_models(server_url)
-    started, cpu = time.perf_counter(), _children_cpu_seconds()
+    start = meters.read()
     _together(url, [_cli("project", "--until-caught-up", *part) for part in _parts(count)])
-    return Run("catch-up", count, events, time.perf_counter() - started,
-               _children_cpu_seconds() - cpu)
+    return meters.since("catch-up", count, events, start)
 
 
-def rebuild(url: str, count: int, events: int) -> Run:
-    started, cpu = time.perf_counter(), _children_cpu_seconds()
+def rebuild(meters: Meters, url: str, count: int, events: int) -> Run:
+    start = meters.read()
     if count > 1:
         _together(url, [_cli("rebuild", *part) for part in _parts(count)])
     _together(url, [_cli("rebuild")])
-    return Run("rebuild", count, events, time.perf_counter() - started,
-               _children_cpu_seconds() - cpu)
+    return meters.since("rebuild", count, events, start)
 
 
 def render(runs: list[Run], limit: float, persons: int) -> str:
     lines = [f"projection with --part processes, {persons:,} persons"
              f" (limit, binary COPY of the same rows: {limit:,.0f} events/s)",
              f"{'what':<10} {'processes':>9} {'events':>9} {'seconds':>8} {'events/s':>9}"
-             f" {'vs 1':>6} {'vs limit':>9} {'cpu s':>7} {'events/cpu s':>13}"]
+             f" {'vs 1':>6} {'vs limit':>9} {'cpu s':>6} {'pg cpu s':>8} {'cores':>5}"]
     single = {run.what: run.events_per_second for run in runs if run.parts == 1}
     for run in runs:
         one = single.get(run.what, 0.0)
@@ -135,7 +169,8 @@ def render(runs: list[Run], limit: float, persons: int) -> str:
                      f" {run.events_per_second:>9,.0f}"
                      f" {run.events_per_second / one if one else 0.0:>5.2f}x"
                      f" {run.events_per_second / limit if limit else 0.0:>8.3f}x"
-                     f" {run.cpu_seconds:>7.1f} {run.events / run.cpu_seconds:>13,.0f}")
+                     f" {run.cpu_seconds:>6.1f} {run.server_cpu_seconds:>8.1f}"
+                     f" {(run.cpu_seconds + run.server_cpu_seconds) / run.seconds:>5.2f}")
     return "\n".join(lines)
 
 
@@ -150,12 +185,12 @@ def main(argv: list[str] | None = None) -> None:
         log(f"ingested {events:,} events; limit")
         limit = stages.limit_stage(server.url, ingest.events_table, LIMIT_SCHEMA, events,
                                    ingest.events_per_batch)
-        runs = []
+        runs, meters = [], Meters(server.data_dir)
         for count in options.parts:
             log(f"catch-up, {count} processes")
-            runs.append(catch_up(server.url, url, count, events))
+            runs.append(catch_up(meters, server.url, url, count, events))
             log(f"rebuild, {count} processes")
-            runs.append(rebuild(url, count, events))
+            runs.append(rebuild(meters, url, count, events))
         end = load_average()
     finally:
         server.stop()
