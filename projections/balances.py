@@ -253,22 +253,22 @@ class BalancesProjection:
         postings = names.table("postings")
         self._supersede_earlier_pages(curs, postings)
         copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
-        if self.accounts:
-            keys, numbers, times, documents = zip(
-                *((key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()),
-                strict=True)
-            curs.execute(
-                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
-                    " SELECT k, n, at, d::jsonb FROM unnest(%s::text[], %s::bigint[],"
-                    " %s::timestamptz[], %s::text[]) AS t(k, n, at, d)"
-                    " ON CONFLICT (person_key) DO UPDATE SET"
-                    " notification_id = excluded.notification_id,"
-                    " recorded_at = excluded.recorded_at, document = excluded.document")
-                .format(names.table("accounts")),
-                (list(keys), list(numbers), list(times), list(documents)))
         copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
+        if self.accounts:
+            # Each person's latest document of the page, from the history rows just written:
+            # sent and parsed once, not twice.
+            curs.execute(
+                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
+                    " SELECT h.person_key, h.notification_id, h.recorded_at, h.document"
+                    " FROM unnest(%s::text[], %s::bigint[]) AS t(k, n) JOIN {} AS h"
+                    " ON h.person_key = t.k AND h.notification_id = t.n"
+                    " ON CONFLICT (person_key) DO UPDATE SET"
+                    " notification_id = excluded.notification_id,"
+                    " recorded_at = excluded.recorded_at, document = excluded.document")
+                .format(names.table("accounts"), names.table("account_history")),
+                (list(self.accounts), [n for n, _, _ in self.accounts.values()]))
         copy_rows(curs, names.table("closed_years"),
                   "year, credited_on, notification_id, recorded_at", self.years)
         copy_rows(curs, names.table("running_balances"), RUNNING_COLUMNS, self.running)
