@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking, Transcoder
 
 from ledger import limits, postgres
 from ledger.batch import Batch, Result
+from ledger.changes import Absorbed, Change, FactRecorded, from_builtins
 from ledger.clock import Clock, system_clock
 from ledger.config import Settings
 from ledger.decide import decide, merge, reconcile_everything
@@ -36,10 +37,10 @@ from ledger.parameters import load as load_parameters
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming, Outcome, Rejected
 from ledger.rules.cpf import year_of_fact
-from ledger.state import PersonState
+from ledger.state import PersonState, fact_year
 from ledger.storage import BatchRecords, LedgerRecorder, LedgerSQLiteRecorder, Receipt
 from ledger.store_identity import open_identity
-from ledger.transcoder import OrjsonTranscoder
+from ledger.transcoder import LedgerMapper, OrjsonTranscoder
 from schemas import Message, Rejection
 
 Item = Message | Rejection
@@ -72,6 +73,9 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return LedgerMapper(transcoder=self.construct_transcoder())
 
     @property
     def ledger_recorder(self) -> LedgerRecorder:
@@ -272,10 +276,12 @@ class Ledger:
     def record(
         self, account: PersonAccount, incoming: Incoming, outcome: Outcome, batch: Batch
     ) -> None:
-        account.record(incoming.source, incoming.message_id, incoming.type, outcome.changes,
+        # Dict-shaped changes (`{"kind": ...}`) are read as the typed ones they stand for.
+        changes = [from_builtins(change) for change in outcome.changes]
+        account.record(incoming.source, incoming.message_id, incoming.type, changes,
                        outcome.notes, self.clock())
         batch.touched[account.id] = account
-        batch.person_years.update(_years_of(account.person_key, outcome.changes))
+        batch.person_years.update(_years_of(account.person_key, changes))
 
     def _catch_up(
         self, account: PersonAccount, batch: Batch, message: Message, context: Context
@@ -455,19 +461,16 @@ def _incoming(message: Message) -> Incoming:
                     message.data, message.supersedes)
 
 
-def _years_of(key: str, changes: Iterable[dict[str, Any]]) -> set[tuple[int, str]]:
+def _years_of(key: str, changes: Iterable[Change]) -> set[tuple[int, str]]:
     """Index rows (year, person key) for the facts these changes record or move here."""
     rows: set[tuple[int, str]] = set()
     for change in changes:
-        facts: Iterable[dict[str, Any]] = ()
-        if change["kind"] == "fact_recorded":
-            facts = (change,)
-        elif change["kind"] == "absorbed":
-            facts = change["state"]["facts"].values()
-        for fact in facts:
-            year = year_of_fact(fact)
-            if year is not None:
-                rows.add((year, key))
+        years: Iterable[int | None] = ()
+        if isinstance(change, FactRecorded):
+            years = (fact_year(change.type, change.data),)
+        elif isinstance(change, Absorbed):
+            years = map(year_of_fact, change.state["facts"].values())
+        rows.update((year, key) for year in years if year is not None)
     return rows
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ledger.changes import Absorbed, AnyChange, FactRecorded, FactRemoved, StatusChanged
 from ledger.rules import accrual, c2p, cec, dif, orders, public, topups
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day
 from ledger.rules.cpf import year_of_fact
@@ -126,14 +127,13 @@ def _check_fact(state: PersonState, incoming: Incoming, context: Context) -> Non
 
 
 def _record(incoming: Incoming, previous: Mapping[str, Any] | None) -> Outcome:
-    changes: list[dict[str, Any]] = []
+    changes: list[AnyChange] = []
     if previous is not None:
         how = "retracted" if incoming.type == "fact.retracted" else "superseded"
-        changes.append({"kind": "fact_removed", "key": previous["key"],
-                        "why": f"{how} by {incoming.message_id}"})
+        changes.append(FactRemoved(key=previous["key"], why=f"{how} by {incoming.message_id}"))
     if incoming.type != "fact.retracted":
-        changes.append({"kind": "fact_recorded", "key": incoming.key, "type": incoming.type,
-                        "data": dict(incoming.data), "published_on": incoming.published_on})
+        changes.append(FactRecorded(key=incoming.key, type=incoming.type, data=dict(incoming.data),
+                                    published_on=incoming.published_on))
     if incoming.type == "hardship.exposure.declared":
         changes.append(c2p.birth_date_change(incoming.data))
     note = f"fact {incoming.type} recorded" if incoming.type != "fact.retracted" else "retracted"
@@ -223,7 +223,7 @@ def _retired(state: PersonState, incoming: Incoming, context: Context) -> Outcom
     public counter as §10.6 says (from 2020 whatever full_rate says, unless invalidity)."""
     data = incoming.data
     on = str(data["retired_on"])
-    status: dict[str, Any] = {}
+    status: dict[str, str] = {}
     notes: list[str] = []
     if data.get("full_rate"):
         if state.retired_on is not None:
@@ -238,7 +238,7 @@ def _retired(state: PersonState, incoming: Incoming, context: Context) -> Outcom
             notes.append(f"retirement on {on}: public counter frozen")
     elif data.get("invalidity"):
         notes.append("retirement for invalidity: the public counter stays usable")
-    changes = [{"kind": "status_changed", **status}] if status else []
+    changes: list[AnyChange] = [StatusChanged(**status)] if status else []
     return Outcome(changes, notes)
 
 
@@ -263,7 +263,7 @@ def _deceased(state: PersonState, incoming: Incoming, context: Context) -> Outco
     if state.died_on is not None:
         raise Rejected("account_closed", f"the account closed on {state.died_on}")
     on = str(incoming.data["died_on"])
-    outcome = Outcome([{"kind": "status_changed", "died_on": on}],
+    outcome = Outcome([StatusChanged(died_on=on)],
                       [f"account closed on {on}"])
     outcome.extend(orders.release_all(state, incoming, on, context))
     return outcome
@@ -297,9 +297,8 @@ def merge(
     if absorbed_key == survivor.person_key:
         raise Rejected("schema_violation", "data.absorbed is the message's own person")
     on = str(incoming.data["merged_on"])
-    gone = Outcome([{"kind": "status_changed", "merged_into": survivor.person_key}],
+    gone = Outcome([StatusChanged(merged_into=survivor.person_key)],
                    [f"merged into the survivor on {on}"])
-    moved = Outcome([{"kind": "absorbed", "absorbed_key": absorbed_key,
-                      "state": absorbed.to_json()}],
+    moved = Outcome([Absorbed(absorbed_key=absorbed_key, state=absorbed.to_json())],
                     [f"history of the absorbed identifier moved here on {on}"])
     return gone, moved

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.changes import AnyChange, C2pUsed, CreditSettled, GrantOpened, StatusChanged
 from ledger.money import format_hundredths
 from ledger.parameters import Parameters
 from ledger.rules.common import (
@@ -119,8 +120,7 @@ def _reconcile_quarter(
         [posting(incoming, incoming.published_on, "c2p", delta, "points",
                  "c2p_acquired" if delta > 0 else "c2p_regularisation",
                  memo=f"C2P exposure {year}Q{quarter}", year=year),
-         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": "points",
-          "on": incoming.published_on}],
+         CreditSettled(key=key, amount=done + delta, unit="points", on=incoming.published_on)],
         [*notes, f"C2P {year}Q{quarter}: {delta:+d} points"],
     )
 
@@ -205,16 +205,16 @@ def use_points(state: PersonState, incoming: Incoming, context: Context) -> Outc
     use, points, on = str(data["use"]), int(data["points"]), str(data["requested_on"])
     record: dict[str, Any] = {"use": use, "points": points, "on": on,
                               "message_id": incoming.message_id}
-    changes = [
+    changes: list[AnyChange] = [
         posting(incoming, on, "c2p", -points, "points", "c2p_used", memo=f"C2P use: {use}"),
-        {"kind": "status_changed", "birth_date": str(data["birth_date"])},
+        StatusChanged(birth_date=str(data["birth_date"])),
     ]
     notes = [f"C2P: {points} points used for {use}"]
     record.update(_use_effect(use, points, day(on), parameters))
     if use == "training":
         changes.extend(_training_grant(incoming, points, on, parameters))
         notes.append(f"c2p top-up of {record['value']} {record['unit']}")
-    changes.append({"kind": "c2p_used", "use": record})
+    changes.append(C2pUsed(use=record))
     return Outcome(changes, notes)
 
 
@@ -234,7 +234,7 @@ def _use_effect(use: str, points: int, on: dt.date, parameters: Parameters) -> M
 
 def _training_grant(
     incoming: Incoming, points: int, on: str, parameters: Parameters
-) -> list[dict[str, Any]]:
+) -> list[AnyChange]:
     per_point = parameters.amount("c2p_training_value_per_point", day(on))
     unit = str(parameters.table("c2p_training_value_per_point").row_on(day(on)).unit)  # type: ignore[union-attr]
     grant_id = f"c2p:{incoming.source}:{incoming.message_id}"
@@ -242,7 +242,7 @@ def _training_grant(
              "amount": per_point * points, "unit": unit, "granted_on": on,
              "earmarked_certifications": [], "expires_on": None, "refundable": False}
     return [
-        {"kind": "grant_opened", "grant": grant},
+        GrantOpened(grant=grant),
         posting(_as_incoming(incoming), on, "topups", per_point * points, unit, "topup_grant",
                 grant_id=grant_id, memo="C2P points converted to a training top-up"),
     ]
@@ -252,5 +252,5 @@ def _as_incoming(incoming: Incoming) -> Incoming:
     return incoming
 
 
-def birth_date_change(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {"kind": "status_changed", "birth_date": str(data["birth_date"])}
+def birth_date_change(data: Mapping[str, Any]) -> StatusChanged:
+    return StatusChanged(birth_date=str(data["birth_date"]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.changes import CreditSettled
 from ledger.money import format_hundredths, parse_hundredths
 from ledger.rules.book import HOURS, PUBLIC, in_unit, unit_on
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day, later, posting
@@ -71,6 +72,6 @@ def _reconcile(state: PersonState, incoming: Incoming, context: Context, *, publ
     label = "public DIF" if public else "DIF"
     return Outcome(
         [posting(incoming, on, account, delta, unit, kind, memo=memo),
-         {"kind": "credit_settled", "key": key, "amount": target, "unit": unit, "on": on}],
+         CreditSettled(key=key, amount=target, unit=unit, on=on)],
         [f"{label}: {format_hundredths(delta)} {unit}"],
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.changes import AnyChange, OrderPlaced, OrderUpdated
 from ledger.money import format_hundredths, parse_hundredths
 from ledger.parameters import Parameters
 from ledger.rules.book import EUR, HOURS, PUBLIC, Book, euro_from, fold, in_unit, unit_on
@@ -215,7 +216,7 @@ def order(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
               "waived_by": decided.waived_by, "draws": decided.draws, "refunded": 0}
     if is_public:
         record["regime"] = "public"
-    changes: list[dict[str, Any]] = [{"kind": "order_placed", "order": record}]
+    changes: list[AnyChange] = [OrderPlaced(order=record)]
     changes.extend(_hold_lines(incoming, decided.draws, on, decided.unit, 1, "hold", order_id))
     return Outcome(changes, [f"order {order_id}: funded {format_hundredths(decided.funded)}, "
                              f"copay {format_hundredths(decided.copay)}, out of pocket "
@@ -230,7 +231,7 @@ def _hold_lines(
     sign: int,
     kind: str,
     order_id: str,
-) -> list[dict[str, Any]]:
+) -> list[AnyChange]:
     return [
         posting(incoming, on, HELD, sign * int(d["amount"]), unit, kind,
                 bucket=d["bucket"], grant_id=d.get("grant_id"), order_id=order_id)
@@ -280,8 +281,8 @@ def enter(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
                 grant_id=d.get("grant_id"), order_id=record["order_id"])
         for d in draws
     )
-    changes.append({"kind": "order_updated", "order_id": record["order_id"],
-                    "fields": {"status": "entered", "entered_on": on}})
+    changes.append(OrderUpdated(order_id=record["order_id"],
+                                fields={"status": "entered", "entered_on": on}))
     return Outcome(changes, [f"order {record['order_id']} entered: holds become debits"])
 
 
@@ -296,8 +297,8 @@ def _release(
 ) -> Outcome:
     draws, unit = _converted_draws(record["draws"], record["unit"], on, context.parameters)
     changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released", record["order_id"])
-    changes.append({"kind": "order_updated", "order_id": record["order_id"],
-                    "fields": {"status": status, f"{status}_on": on}})
+    changes.append(OrderUpdated(order_id=record["order_id"],
+                                fields={"status": status, f"{status}_on": on}))
     return Outcome(changes, [f"order {record['order_id']} {status}: holds released"])
 
 
@@ -324,8 +325,8 @@ def refund(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     if amount <= 0:
         raise Rejected("nothing_to_refund", f"order {record['order_id']} is fully refunded")
     changes = _refund_lines(incoming, draws, unit, on, amount, done)
-    changes.append({"kind": "order_updated", "order_id": record["order_id"],
-                    "fields": {"refunded": done + amount, "refunded_unit": unit}})
+    changes.append(OrderUpdated(order_id=record["order_id"],
+                                fields={"refunded": done + amount, "refunded_unit": unit}))
     return Outcome(changes, [f"order {record['order_id']}: {format_hundredths(amount)} {unit} "
                              "credited back in reverse draw order"])
 
@@ -337,9 +338,9 @@ def _refund_lines(
     on: str,
     amount: int,
     already: int,
-) -> list[dict[str, Any]]:
+) -> list[AnyChange]:
     """Credit back in reverse draw order, skipping what earlier refunds gave back."""
-    lines = []
+    lines: list[AnyChange] = []
     for draw in reversed(draws):
         skip = min(already, int(draw["amount"]))
         already -= skip

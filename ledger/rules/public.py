@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from ledger.changes import AnyChange, PublicYearSettled
 from ledger.money import (
     HUNDREDTHS_PER_HOUR,
     ceil_whole_hour,
@@ -247,15 +248,15 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     detail.update({"ceiling": format_hundredths(ceiling_amount),
                    "balance": format_hundredths(balance), "posted_on": on,
                    "posting_unit": HOURS, "credited": format_hundredths(credited), "note": note})
-    changes: list[dict[str, Any]] = []
+    changes: list[AnyChange] = []
     if change:
         kind = "accrual" if record is None else "regularisation"
         memo = None if record is None else f"regularisation of {year}: {incoming.type}"
         changes.append(posting(incoming, on, PUBLIC, change, HOURS, kind, year=year, memo=memo))
-    changes.append({"kind": "public_year_settled", "year": year, "entitled": entitled,
-                    "credited": credited, "step_balance": step_balance,
-                    # The year stays settled from its close (a regularisation is a posting).
-                    "settled_on": on if record is None else record["settled_on"]})
+    changes.append(PublicYearSettled(
+        year=year, entitled=entitled, credited=credited, step_balance=step_balance,
+        # The year stays settled from its close (a regularisation is a posting).
+        settled_on=on if record is None else record["settled_on"]))
     return Outcome(changes, [note]), detail
 
 
@@ -476,7 +477,7 @@ def convert(state: PersonState, incoming: Incoming, context: Context) -> Outcome
         text = (f"{format_hundredths(decided.debited)} h converted to "
                 f"{format_hundredths(decided.credited)} EUR")
     memo = f"conversion {request_id}: {text}"
-    changes = [
+    changes: list[AnyChange] = [
         posting(incoming, on, source, -decided.debited, source_unit, CONVERSION_KIND,
                 memo=memo, request_id=request_id),
         posting(incoming, on, target, decided.credited, target_unit, CONVERSION_KIND,

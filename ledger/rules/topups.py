@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ledger.changes import GrantOpened, GrantWithdrawn
 from ledger.money import format_hundredths, parse_hundredths
 from ledger.rules.book import EUR, HOURS, unit_on
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day, is_closed_on, posting
@@ -36,7 +37,7 @@ def grant(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
         "refundable": bool(data.get("refundable", False)),
     }
     return Outcome(
-        [{"kind": "grant_opened", "grant": record},
+        [GrantOpened(grant=record),
          posting(incoming, record["granted_on"], "topups", amount, unit, "topup_grant",
                  grant_id=grant_id, memo=f"top-up {data['kind']} from {data['funder_type']}")],
         [f"top-up {grant_id}: {format_hundredths(amount)} {unit}"],
@@ -73,6 +74,6 @@ def withdraw(state: PersonState, incoming: Incoming) -> Outcome:
     if withdrawn_on < record["granted_on"]:
         raise Rejected("inconsistent_dates", "data.withdrawn_on is before the grant")
     return Outcome(
-        [{"kind": "grant_withdrawn", "grant_id": grant_id, "withdrawn_on": withdrawn_on}],
+        [GrantWithdrawn(grant_id=grant_id, withdrawn_on=withdrawn_on)],
         [f"top-up {grant_id}: unused part withdrawn on {withdrawn_on}"],
     )
