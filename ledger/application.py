@@ -32,6 +32,7 @@ from ledger.domain import (
     start_calendar,
 )
 from ledger.identity import InvalidPerson, aggregate_id, person_key
+from ledger.outcomes import MessageOutcome, Reason, reason_of
 from ledger.parameters import Parameters
 from ledger.parameters import load as load_parameters
 from ledger.rules import accrual
@@ -45,6 +46,7 @@ from schemas import Message, Rejection
 
 Item = Message | Rejection
 YEAR_CLOSE_TYPE = "accrual.year.closed"
+REJECTED = MessageOutcome.REJECTED
 T = TypeVar("T")
 
 
@@ -192,42 +194,46 @@ class Ledger:
             if prior is not None:
                 self._repeat(batch, key, item, prior, channel)
             elif isinstance(item, Rejection):
-                self._receipt(batch, key, item.digest, "rejected", item.reason, item.detail,
-                              None, None, channel)
+                self._receipt(batch, key, item.digest, REJECTED, reason_of(item.reason),
+                              item.detail, None, None, channel)
             else:
                 self._decide_message(batch, key, item, context, channel)
 
     def _repeat(
         self, batch: Batch, key: tuple[str, str], item: Item, prior: Receipt, channel: str | None
     ) -> None:
+        outcome: MessageOutcome
         if item.digest is not None and item.digest == prior.digest:
-            outcome, reason = "duplicate", None
+            outcome, reason = MessageOutcome.DUPLICATE, None
             detail = f"already received: {prior.outcome}"
         else:
-            outcome, reason = "rejected", "conflicting_duplicate"
+            outcome, reason = REJECTED, Reason.CONFLICTING_DUPLICATE
             detail = "same (source, message_id) with different content"
-        receipt = Receipt(key[0], key[1], item.digest, outcome, reason, detail, prior.person_key,
-                          prior.message_type, self.now(), channel)
+        receipt = Receipt(source=key[0], message_id=key[1], digest=item.digest, outcome=outcome,
+                          reason=reason, detail=detail, person_key=prior.person_key,
+                          message_type=prior.message_type, recorded_at=self.now(),
+                          channel=channel)
         batch.repeats.append(receipt)
-        batch.results.append(Result(outcome, reason, detail, key[0], key[1], prior.person_key))
+        batch.results.append(receipt.result())
 
     def _receipt(
         self,
         batch: Batch,
         key: tuple[str, str],
         digest: str | None,
-        outcome: str,
-        reason: str | None,
+        outcome: MessageOutcome,
+        reason: Reason | None,
         detail: str,
         person: str | None,
         message_type: str | None,
         channel: str | None,
     ) -> None:
-        receipt = Receipt(key[0], key[1], digest, outcome, reason, detail, person, message_type,
-                          self.now(), channel)
+        receipt = Receipt(source=key[0], message_id=key[1], digest=digest, outcome=outcome,
+                          reason=reason, detail=detail, person_key=person,
+                          message_type=message_type, recorded_at=self.now(), channel=channel)
         batch.seen[key] = receipt
         batch.receipts.append(receipt)
-        batch.results.append(Result(outcome, reason, detail, key[0], key[1], person))
+        batch.results.append(receipt.result())
 
     def _decide_message(
         self,
@@ -247,15 +253,15 @@ class Ledger:
             else:
                 notes = self._apply(account, _incoming(message), context, batch)
         except Rejected as refusal:
-            self._receipt(batch, key, message.digest, "rejected", refusal.reason, refusal.detail,
+            self._receipt(batch, key, message.digest, REJECTED, refusal.reason, refusal.detail,
                           account_key, message.type, channel)
             return
         except InvalidPerson as refusal:
-            self._receipt(batch, key, message.digest, "rejected", InvalidPerson.reason,
+            self._receipt(batch, key, message.digest, REJECTED, InvalidPerson.reason,
                           str(refusal), account_key, message.type, channel)
             return
-        self._receipt(batch, key, message.digest, "accepted", None, "; ".join(notes),
-                      account.person_key, message.type, channel)
+        self._receipt(batch, key, message.digest, MessageOutcome.ACCEPTED, None,
+                      "; ".join(notes), account.person_key, message.type, channel)
 
     def _apply(
         self, account: PersonAccount, incoming: Incoming, context: Context, batch: Batch

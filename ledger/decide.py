@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ledger.changes import Absorbed, AnyChange, FactRecorded, FactRemoved, StatusChanged
+from ledger.outcomes import Reason
 from ledger.rules import accrual, c2p, cec, dif, orders, public, topups
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day
 from ledger.rules.cpf import year_of_fact
@@ -49,7 +50,7 @@ def decide(state: PersonState, incoming: Incoming, context: Context) -> Iterator
     later steps reconcile what the first changed (regularisations, derived credits)."""
     _check_in_force(incoming, context)
     if incoming.supersedes is not None and incoming.type not in FACT_TYPES:
-        raise Rejected("not_supported", f"{incoming.type} cannot supersede another message")
+        raise Rejected(Reason.NOT_SUPPORTED, f"{incoming.type} cannot supersede another message")
     if incoming.type in FACT_TYPES or incoming.type == "fact.retracted":
         yield from _fact_steps(state, incoming, context)
     elif incoming.type in _HANDLERS:
@@ -58,7 +59,7 @@ def decide(state: PersonState, incoming: Incoming, context: Context) -> Iterator
         if incoming.type == "person.retired":
             yield lambda current: _after_retirement(current, incoming, context)
     else:
-        raise Rejected("not_supported", f"{incoming.type} is not decided per person")
+        raise Rejected(Reason.NOT_SUPPORTED, f"{incoming.type} is not decided per person")
 
 
 _UNDATED_FIELDS = frozenset({"birth_date"})
@@ -71,9 +72,10 @@ def _check_in_force(incoming: Incoming, context: Context) -> None:
         if name in _UNDATED_FIELDS:
             continue
         if name == "year" and isinstance(value, int) and value < first.year:
-            raise Rejected("not_in_force", f"data.year {value} is before the rulebook's start")
+            raise Rejected(Reason.NOT_IN_FORCE, f"data.year {value} is before the rulebook's start")
         if isinstance(value, str) and _is_date(value) and value < first.isoformat():
-            raise Rejected("not_in_force", f"data.{name} {value} is before the rulebook's start")
+            raise Rejected(Reason.NOT_IN_FORCE,
+                           f"data.{name} {value} is before the rulebook's start")
 
 
 def _is_date(text: str) -> bool:
@@ -106,7 +108,8 @@ def _replaced_fact(state: PersonState, incoming: Incoming) -> dict[str, Any] | N
         return None
     key = f"{incoming.source}/{target}"
     fact = state.facts.get(key)
-    reason = "unknown_retracted" if incoming.type == "fact.retracted" else "unknown_superseded"
+    retracting = incoming.type == "fact.retracted"
+    reason = Reason.UNKNOWN_RETRACTED if retracting else Reason.UNKNOWN_SUPERSEDED
     if fact is None:
         why = state.inactive.get(key, "no such fact of this source and person")
         raise Rejected(reason, f"{target}: {why}")
@@ -121,9 +124,10 @@ def _check_fact(state: PersonState, incoming: Incoming, context: Context) -> Non
         dif.check(incoming, state, context)
     if incoming.type == "civic_engagement.declared":
         if not context.parameters.flag("cec_in_force", dt.date(int(data["year"]), 1, 1)):
-            raise Rejected("not_in_force", "the CEC covers activity years from 2017")
+            raise Rejected(Reason.NOT_IN_FORCE, "the CEC covers activity years from 2017")
         if str(data["validated_on"]) < f"{data['year']}-01-01":
-            raise Rejected("inconsistent_dates", "data.validated_on is before the activity year")
+            raise Rejected(Reason.INCONSISTENT_DATES,
+                           "data.validated_on is before the activity year")
 
 
 def _record(incoming: Incoming, previous: Mapping[str, Any] | None) -> Outcome:
@@ -227,7 +231,7 @@ def _retired(state: PersonState, incoming: Incoming, context: Context) -> Outcom
     notes: list[str] = []
     if data.get("full_rate"):
         if state.retired_on is not None:
-            raise Rejected("already_retired", f"retired on {state.retired_on}")
+            raise Rejected(Reason.ALREADY_RETIRED, f"retired on {state.retired_on}")
         status["retired_on"] = on
         notes.append(f"full-rate retirement on {on}: CPF frozen, C2P closed")
     else:
@@ -261,7 +265,7 @@ def _after_retirement(state: PersonState, incoming: Incoming, context: Context) 
 
 def _deceased(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     if state.died_on is not None:
-        raise Rejected("account_closed", f"the account closed on {state.died_on}")
+        raise Rejected(Reason.ACCOUNT_CLOSED, f"the account closed on {state.died_on}")
     on = str(incoming.data["died_on"])
     outcome = Outcome([StatusChanged(died_on=on)],
                       [f"account closed on {on}"])
@@ -293,9 +297,9 @@ def merge(
 ) -> tuple[Outcome, Outcome]:
     """(changes for the absorbed identifier, first changes for the survivor)."""
     if absorbed.merged_into is not None:
-        raise Rejected("already_merged", "the absorbed identifier was already merged")
+        raise Rejected(Reason.ALREADY_MERGED, "the absorbed identifier was already merged")
     if absorbed_key == survivor.person_key:
-        raise Rejected("schema_violation", "data.absorbed is the message's own person")
+        raise Rejected(Reason.SCHEMA_VIOLATION, "data.absorbed is the message's own person")
     on = str(incoming.data["merged_on"])
     gone = Outcome([StatusChanged(merged_into=survivor.person_key)],
                    [f"merged into the survivor on {on}"])

@@ -12,6 +12,8 @@ import json
 import re
 import uuid
 
+from ledger.outcomes import Reason
+
 IDENTIFIER_LENGTH = 15
 _SHAPE = re.compile(r"^[123478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{6}[0-9]{2}$")
 # Corsican departments are read as numbers for the key: 2A -> 19, 2B -> 18.
@@ -22,7 +24,7 @@ KEY_MODULUS = 97
 class InvalidPerson(ValueError):
     """The identifier has the wrong shape or a wrong key (reason `invalid_person`)."""
 
-    reason = "invalid_person"
+    reason = Reason.INVALID_PERSON
 
 
 def control_key(body: str) -> int:

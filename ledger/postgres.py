@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import OperationalError, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
@@ -81,6 +82,15 @@ def bound_sessions(datastore: PostgresDatastore) -> None:
 VERSION_MAX = 2**63 - 1
 
 
+class TrackingResultLost(OperationalError):
+    """The tracking upsert's RETURNING row was not handed back: a known race, not a bug of
+    ours. The ledger writes the tracking rows after `executemany` calls on the same cursor in
+    psycopg's pipeline mode; when the upsert waits on a row lock (the previous owner of the
+    partition, SIGKILLed, holds it until PostgreSQL notices), psycopg hands back the previous
+    statement's result, or none. The transaction rolls back, so a retry is exact: an operating
+    error (eventsourcing's `OperationalError`), recognised by its type."""
+
+
 class LedgerPostgresRecorder(PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         bound_sessions(datastore)
@@ -144,6 +154,18 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         if records is not None:
             self._insert_records(curs, records)
 
+    def _insert_tracking(self, curs: Cursor[DictRow], tracking: Tracking) -> None:
+        try:
+            super()._insert_tracking(curs, tracking)
+        except psycopg.ProgrammingError as error:
+            # The server's own errors carry a SQLSTATE; a result psycopg could not hand back
+            # (`fetchone`: "the last operation didn't produce records") does not.
+            if error.sqlstate is not None:
+                raise
+            raise TrackingResultLost(
+                f"tracking {tracking.application_name} {tracking.notification_id}: {error}"
+            ) from error
+
     def _insert_receipts(self, table: str) -> Composed:
         arrays = SQL(", ".join(["%s::text[]"] * RECEIPT_COLUMNS.count(",") + ["%s::text[]"]))
         return SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
@@ -186,7 +208,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 (sources, message_ids),
             )
             rows = curs.fetchall()
-        return {(row["source"], row["message_id"]): Receipt(**row) for row in rows}
+        return {(row["source"], row["message_id"]): Receipt.stored(**row) for row in rows}
 
     def select_repeats(self, source: str, message_id: str) -> list[Receipt]:
         with self.datastore.transaction(commit=False) as curs:
@@ -195,7 +217,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 .format(SQL(RECEIPT_COLUMNS), self._table("message_repeats")),
                 (source, message_id),
             )
-            return [Receipt(**row) for row in curs.fetchall()]
+            return [Receipt.stored(**row) for row in curs.fetchall()]
 
     def select_receipts_page(self, after: tuple[str, str], limit: int) -> list[Receipt]:
         with self.datastore.transaction(commit=False) as curs:
@@ -205,7 +227,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 .format(SQL(RECEIPT_COLUMNS), self._table("message_outcomes")),
                 (*after, limit),
             )
-            return [Receipt(**row) for row in curs.fetchall()]
+            return [Receipt.stored(**row) for row in curs.fetchall()]
 
     def select_latest(
         self, originator_ids: Sequence[UUID], snapshots_table: str,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.changes import AnyChange, Posted
+from ledger.outcomes import Reason
 from ledger.parameters import Parameters
 from ledger.rules.book import Book, fold_remembered
 from ledger.state import PersonState, Posting
@@ -18,7 +19,7 @@ FAR_FUTURE = dt.date(9000, 1, 1)  # far enough, and still +1 day safe
 class Rejected(Exception):
     """An expected refusal of a message, with a machine-readable reason code."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
