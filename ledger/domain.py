@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.utils import get_topic, resolve_topic
 
-from ledger.changes import AnyChange, from_builtins
+from ledger.changes import AnyChange
 from ledger.state import PersonState, evolve, stamped
 
 CALENDAR_ID = uuid.UUID("00000000-0000-0000-0000-00000000ca1e")
@@ -47,17 +46,16 @@ class PersonAccount(Aggregate):
         source: str,
         message_id: str,
         message_type: str,
-        changes: Iterable[AnyChange | Mapping[str, Any]],
+        changes: list[AnyChange],
         notes: list[str],
         timestamp: dt.datetime,
     ) -> None:
-        """Record one step; dict-shaped changes (`{"kind": ...}`) are read as typed ones."""
         self.trigger_event(
             self.Applied,
             source=source,
             message_id=message_id,
             message_type=message_type,
-            changes=[from_builtins(change) for change in changes],
+            changes=changes,
             notes=notes,
             timestamp=timestamp,
         )

@@ -98,7 +98,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         self._schema = Identifier(datastore.schema)
         self._insert_columns = SQL(
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+            " SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
             " RETURNING notification_id"
         ).format(self._schema, Identifier(self.events_table_name),
                  Identifier(datastore.originator_id_type))
@@ -167,7 +167,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             ) from error
 
     def _insert_receipts(self, table: str) -> Composed:
-        arrays = SQL(", ".join(["%s::text[]"] * RECEIPT_COLUMNS.count(",") + ["%s::text[]"]))
+        arrays = SQL(", ".join(["%b::text[]"] * (RECEIPT_COLUMNS.count(",") + 1)))
         return SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
             self._table(table), SQL(RECEIPT_COLUMNS), arrays)
 
@@ -181,6 +181,8 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             self._insert_tracking(curs, tracking)
         # One statement of ten text arrays: a batch's outcomes are thousands of rows, which
         # executemany sends one by one (COPY is not allowed in eventsourcing's pipeline).
+        # Every array is sent in binary (`%b`): psycopg's text format quotes and escapes each
+        # element with regular expressions (measured: a seventh of a batch's CPU time).
         for table, receipts in (("message_outcomes", records.receipts),
                                 ("message_repeats", records.repeats)):
             if receipts:
@@ -190,8 +192,8 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         if records.person_years:
             years, keys = zip(*records.person_years, strict=True)
             curs.execute(
-                SQL("INSERT INTO {} (year, person_key) SELECT * FROM unnest(%s::integer[],"
-                    " %s::text[]) ON CONFLICT DO NOTHING").format(self._table("person_years")),
+                SQL("INSERT INTO {} (year, person_key) SELECT * FROM unnest(%b::integer[],"
+                    " %b::text[]) ON CONFLICT DO NOTHING").format(self._table("person_years")),
                 (list(years), list(keys)))
 
     def select_receipts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Receipt]:
@@ -203,7 +205,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 SQL("SELECT {} FROM {} WHERE (source, message_id) IN"
-                    " (SELECT * FROM unnest(%s::text[], %s::text[]))")
+                    " (SELECT * FROM unnest(%b::text[], %b::text[]))")
                 .format(SQL(RECEIPT_COLUMNS), self._table("message_outcomes")),
                 (sources, message_ids),
             )
@@ -246,7 +248,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             # Tuples, not dicts: a batch reads tens of thousands of rows here.
             curs.execute(
                 SQL("SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version,"
-                    " s.topic, s.state FROM {} s JOIN unnest(%s::uuid[], %s::bigint[])"
+                    " s.topic, s.state FROM {} s JOIN unnest(%b::uuid[], %b::bigint[])"
                     " AS t(id, until) ON s.originator_id = t.id AND s.originator_version <= t.until"
                     " ORDER BY s.originator_id, s.originator_version DESC")
                 .format(self._table(snapshots_table)), (ids, until))
@@ -254,7 +256,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             after = {snapshot.originator_id: snapshot.originator_version for snapshot in snapshots}
             curs.execute(
                 SQL("SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e"
-                    " JOIN unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS t(id, after, until)"
+                    " JOIN unnest(%b::uuid[], %b::bigint[], %b::bigint[]) AS t(id, after, until)"
                     " ON e.originator_id = t.id AND e.originator_version > t.after"
                     " AND e.originator_version <= t.until"
                     " ORDER BY e.originator_id, e.originator_version")
