@@ -68,12 +68,13 @@ _UNDATED_FIELDS = frozenset({"birth_date"})
 def _check_in_force(incoming: Incoming, context: Context) -> None:
     """Refuse dates the rulebook does not cover (it starts on 2015-01-01)."""
     first = context.parameters.day("rulebook_first_day", dt.date(2015, 1, 1))
+    first_day = first.isoformat()
     for name, value in incoming.data.items():
         if name in _UNDATED_FIELDS:
             continue
         if name == "year" and isinstance(value, int) and value < first.year:
             raise Rejected(Reason.NOT_IN_FORCE, f"data.year {value} is before the rulebook's start")
-        if isinstance(value, str) and _is_date(value) and value < first.isoformat():
+        if isinstance(value, str) and value < first_day and _is_date(value):
             raise Rejected(Reason.NOT_IN_FORCE,
                            f"data.{name} {value} is before the rulebook's start")
 

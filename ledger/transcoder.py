@@ -42,7 +42,6 @@ class OrjsonTranscoder(Transcoder):
 
 _APPLIED = PersonAccount.Applied
 _APPLIED_TOPIC = get_topic(_APPLIED)
-_APPLIED_STORED = ("timestamp", "source", "message_id", "message_type", "changes", "notes")
 
 
 class LedgerMapper(Mapper[uuid.UUID]):
@@ -52,8 +51,14 @@ class LedgerMapper(Mapper[uuid.UUID]):
         if type(domain_event) is not _APPLIED or self.compressor or self.cipher:
             return super().to_stored_event(domain_event)
         attributes = vars(domain_event)
-        document = {name: attributes[name] for name in _APPLIED_STORED}
-        document["timestamp"] = document["timestamp"].isoformat()  # orjson's RFC 3339 form
+        document = {  # in the stored order, the timestamp as orjson wrote it
+            "timestamp": attributes["timestamp"].isoformat(),
+            "source": attributes["source"],
+            "message_id": attributes["message_id"],
+            "message_type": attributes["message_type"],
+            "changes": attributes["changes"],
+            "notes": attributes["notes"],
+        }
         return StoredEvent(originator_id=attributes["originator_id"],
                            originator_version=attributes["originator_version"],
                            topic=_APPLIED_TOPIC, state=changes.encode(document))
