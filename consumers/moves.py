@@ -31,6 +31,7 @@ from ledger.cluster import Cluster
 from ledger.domain import CALENDAR_ID, PersonAccount
 from ledger.homes import PersonHomes
 from ledger.identity import aggregate_id
+from ledger.outcomes import MessageOutcome
 from ledger.partitioner import POSITIVE_MASK
 from ledger.rules.cpf import year_of_fact
 from ledger.shards import Shard, ShardMap
@@ -178,8 +179,10 @@ def _mark_moved(ledger: Ledger, absorbed: str, survivor_partition: int) -> None:
     key = moved_key(absorbed)
     if ledger.app.ledger_recorder.select_receipts([key]):
         return
-    receipt = Receipt(MOVED_SOURCE, absorbed, None, "accepted", None, str(survivor_partition),
-                      absorbed, MERGE_TYPE, ledger.now(), "move")
+    receipt = Receipt(source=MOVED_SOURCE, message_id=absorbed, digest=None,
+                      outcome=MessageOutcome.ACCEPTED, reason=None,
+                      detail=str(survivor_partition), person_key=absorbed,
+                      message_type=MERGE_TYPE, recorded_at=ledger.now(), channel="move")
     ledger.app.recorder.insert_events([], records=BatchRecords(receipts=[receipt]))
 
 

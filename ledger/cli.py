@@ -23,6 +23,8 @@ from ledger.parameters import ParameterNotInForce
 # The demo generator's bound (`ledger.demo.PERSONS_MAX`, not imported here: the CLI starts
 # without loading the generator; tests/test_cli.py checks that the two agree).
 DEMO_PERSONS_MAX = 998_001
+# `projections.parts.SLOTS` (not imported here either: tests/test_cli.py checks them).
+PARTS_MAX = 64
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -168,7 +170,25 @@ def _add_project(commands: Any) -> None:
     command.add_argument("--until-caught-up", action="store_true",
                          help="stop once the read models reach the head of the event log"
                               " (default: follow it until stopped)")
+    _part_flag(command, "run K/N processes, one per part, each with its own positions; together"
+                        " they write what one process writes; part 1 also keeps the audit"
+                        " chain; any N may follow any other")
     _json_flag(command)
+
+
+def _part_flag(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--part", type=_part, default=None, metavar="K/N",
+                         help=f"project only part K of N of the person keys ({PARTS_MAX} at"
+                              f" most): {what} (default: all of them)")
+
+
+def _part(text: str) -> Any:
+    from projections.parts import InvalidPart, Part
+
+    try:
+        return Part.parse(text)
+    except InvalidPart as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_rebuild(commands: Any) -> None:
@@ -176,6 +196,8 @@ def _add_rebuild(commands: Any) -> None:
         "rebuild", help="rebuild read models into new tables, then switch (PostgreSQL)")
     command.add_argument("projections", nargs="*", metavar="PROJECTION",
                          help="balances, accruals, audit_chain, statistics (default: all)")
+    _part_flag(command, "run K/N processes concurrently, then once without --part: it"
+                        " projects what is left and switches")
     _json_flag(command)
 
 

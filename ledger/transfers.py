@@ -35,6 +35,7 @@ from ledger.batch import Batch, Result
 from ledger.decide import merge, reconcile_everything
 from ledger.domain import PersonAccount
 from ledger.homes import PersonHomes
+from ledger.outcomes import MessageOutcome, reason_of
 from ledger.partitioner import murmur2
 from ledger.rules.common import Context, Incoming, Rejected
 from ledger.state import PersonState
@@ -114,8 +115,10 @@ def mark(ledger: Ledger, key: tuple[str, str], detail: str, message: Message) ->
     """A mark receipt to record, or None when it already is (marks are written once)."""
     if ledger.app.ledger_recorder.select_receipts([key]):
         return None
-    return Receipt(key[0], key[1], message.digest, "accepted", None, detail, key[1],
-                   message.type, ledger.now(), "kafka")
+    return Receipt(source=key[0], message_id=key[1], digest=message.digest,
+                   outcome=MessageOutcome.ACCEPTED, reason=None, detail=detail,
+                   person_key=key[1], message_type=message.type, recorded_at=ledger.now(),
+                   channel="kafka")
 
 
 def moved_partitions(ledger: Ledger, person_keys: Sequence[str]) -> dict[str, int]:
@@ -237,9 +240,11 @@ def _followed(ledger: Ledger, key: str, batch: Batch) -> PersonAccount:
 
 def _receipt(ledger: Ledger, batch: Batch, key: tuple[str, str], message: Message,
              outcome: str, reason: str | None, detail: str, person_key: str) -> Result:
-    receipt = Receipt(key[0], key[1], message.digest, outcome, reason, detail, person_key,
-                      message.type, ledger.now(), "kafka")
-    result = Result(outcome, reason, detail, key[0], key[1], person_key)
+    receipt = Receipt(source=key[0], message_id=key[1], digest=message.digest,
+                      outcome=MessageOutcome(outcome), reason=reason_of(reason), detail=detail,
+                      person_key=person_key, message_type=message.type,
+                      recorded_at=ledger.now(), channel="kafka")
+    result = receipt.result()
     batch.seen[key] = receipt
     batch.receipts.append(receipt)
     batch.results.append(result)

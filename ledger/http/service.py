@@ -66,7 +66,8 @@ class LedgerService:
             tables.datastore = self.read_pool
             self.reader = tables
             self.documents = DocumentCache(ledger, self.runner.names, self.read_pool.pool)
-            self.cached_reads = CachedReads(ledger.settings.database_url, self.runner.names)
+            self.cached_reads = CachedReads(ledger.settings.database_url, self.runner.names,
+                                            tables)
         self.trail = audit.AuditTrail(ledger, self.runner)
         # The ledger keeps decoded accounts in memory between batches: one batch at a time.
         self._writing = threading.Lock()
