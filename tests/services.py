@@ -116,9 +116,10 @@ def postgres_server() -> Iterator[local_postgres.PostgresServer]:
 
 @pytest.fixture(scope="session")
 def second_postgres_server() -> Iterator[local_postgres.PostgresServer]:
-    """A second PostgreSQL cluster of the session: another shard's database server."""
+    """A second PostgreSQL cluster of the session: another shard's database server (never the
+    warm-up's, which is the first one's)."""
     _refuse_with_external(DATABASE_URL_VARIABLE, "PostgreSQL server")
-    server = _start_postgres()
+    server = _start_another_postgres()
     try:
         yield server
     finally:
@@ -164,6 +165,15 @@ def _start_postgres() -> local_postgres.PostgresServer:
         reason = str(error)
     # Outside the except block, so the report shows the reason once, not a chain of exceptions.
     pytest.fail(f"could not start PostgreSQL for the test session: {reason}", pytrace=False)
+
+
+def _start_another_postgres() -> local_postgres.PostgresServer:
+    try:
+        return local_postgres.start()
+    except local_postgres.PostgresError as error:
+        reason = str(error)
+    pytest.fail(f"could not start a second PostgreSQL for the test session: {reason}",
+                pytrace=False)
 
 
 def _start_kafka() -> local_kafka.KafkaBroker:
