@@ -2,7 +2,8 @@
 PostgreSQL servers, messages posted go to their person's shard (murmur2 of the identifier, as
 Kafka's producers place them), each person's reads come from their shard and equal a single
 store's, an outcome is found on whichever shard holds it, verify covers both shards, and a merge
-across shards is refused with a recorded outcome (it goes through Kafka)."""
+across shards is refused with a recorded outcome (it goes through Kafka). `cpa-ledger shards
+statistics` sums to a single store's statistics, `shards replay` replays every shard."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from deploy.local.postgres import PostgresServer
 from ledger.application import Ledger
+from ledger.cli import main
 from ledger.cluster import Cluster
 from ledger.config import Settings
 from ledger.demo import DemoSettings, generate
@@ -70,7 +72,7 @@ def _project(cluster: Cluster) -> None:
 
 def test_serve_routes_each_person_to_their_shard_and_answers_across_shards(
     postgres_server: PostgresServer, second_postgres_server: PostgresServer, tmp_path: Path,
-    tokens_file: Path,
+    tokens_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     first = support.fresh_schema(postgres_server.url, "serve_s0")
     second = support.fresh_schema(second_postgres_server.url, "serve_s1")
@@ -86,6 +88,8 @@ def test_serve_routes_each_person_to_their_shard_and_answers_across_shards(
         with Cluster.open(settings, shard_map) as cluster:
             _project(cluster)
             assert all(ledger.app.recorder.max_notification_id() for _, ledger in cluster)
+            events = {shard.name: ledger.app.recorder.max_notification_id()
+                      for shard, ledger in cluster}
         reads = running.client(scope="read")
         persons = sorted({str(m["person"]) for m in feed})
         answered = {p: reads.get(f"/v1/persons/{p}/balances", params={"as_of": str(AS_OF)})
@@ -100,6 +104,38 @@ def test_serve_routes_each_person_to_their_shard_and_answers_across_shards(
     assert found.status_code == 200
     assert verified["ok"] and set(verified["shards"]) == {"s0", "s1"}
     assert answered == _single_store(tmp_path, feed, persons)
+    variables = {"CPA_SHARD_MAP": str(path), "A_URL": first, "B_URL": second,
+                 "CPA_DATABASE_URL": first, "CPA_PERSON_KEY_SECRET": servers.SECRET}
+    statistics = _shards_command(monkeypatch, capsys, variables, ["statistics"])
+    assert statistics["rows"], "the shards project statistics"
+    single = support.fresh_schema(postgres_server.url, "serve_single")
+    assert statistics["rows"] == _shards_command(
+        monkeypatch, capsys, {"CPA_DATABASE_URL": single, "CPA_PERSON_KEY_SECRET":
+                              servers.SECRET}, ["statistics"], feed)["rows"]
+    replayed = _shards_command(monkeypatch, capsys, variables,
+                               ["replay", "--until", dt.datetime.now(dt.UTC).isoformat(),
+                                "--out", "serve_replay"])
+    assert {name: r["events"] for name, r in replayed["shards"].items()} == events
+
+
+def _shards_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                    variables: dict[str, str], arguments: list[str],
+                    feed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`cpa-ledger shards ARGUMENTS --json` with these variables (on a single store fed with
+    `feed` and projected first, when given)."""
+    monkeypatch.delenv("CPA_SHARD_MAP", raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    if feed is not None:
+        with Ledger(Settings.from_environment()) as ledger:
+            ledger.ingest([parse(orjson.dumps(m)) for m in feed])
+            runner = Runner(ledger, live_names(ledger))
+            runner.create()
+            runner.catch_up()
+    capsys.readouterr()
+    assert main(["shards", *arguments, "--json"]) == 0
+    document: dict[str, Any] = orjson.loads(capsys.readouterr().out)
+    return document
 
 
 def _single_store(tmp_path: Path, feed: list[dict[str, Any]],
