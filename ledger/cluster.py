@@ -4,7 +4,7 @@ several shards (a consumer) or answering for every person (serve, verify) works 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ledger.application import Ledger
 from ledger.config import Settings
@@ -71,6 +71,21 @@ class Cluster:
         ledger = self.ledgers[shard.name]
         moved = moved_partitions(ledger, [ledger.person_key(identifier)])
         return self.map.shard_of_partition(next(iter(moved.values()))) if moved else shard
+
+    def homes_of(self, identifiers: Iterable[str]) -> dict[str, Shard]:
+        """`home_of` for many (valid) identifiers: one statement per shard."""
+        by_shard: dict[str, list[str]] = {}
+        for identifier in set(identifiers):
+            by_shard.setdefault(self.map.shard_of(identifier).name, []).append(identifier)
+        homes: dict[str, Shard] = {}
+        for name, group in by_shard.items():
+            ledger = self.ledgers[name]
+            keys = {ledger.person_key(identifier): identifier for identifier in group}
+            moved = {} if self.map.is_single else moved_partitions(ledger, sorted(keys))
+            for key, identifier in keys.items():
+                homes[identifier] = (self.map.shard_of_partition(moved[key]) if key in moved
+                                     else self.map.named(name))
+        return homes
 
     @property
     def first(self) -> Ledger:

@@ -112,12 +112,14 @@ class ShardedService(LedgerService):
                          item.person, item.digest)
 
     def _route_items(self, items: Sequence[Item]) -> dict[str, list[int]]:
-        """Message indexes by shard (a rejection without a readable person: the first)."""
+        """Message indexes by the shard that answers for their person (an identifier merged
+        into a person of another shard: the survivor's, as the consumers forward it); a
+        rejection without a readable person: the first."""
+        persons = [_valid_person(item) for item in items]
+        homes = self.cluster.homes_of(person for person in persons if person is not None)
         routed: dict[str, list[int]] = {}
-        for index, item in enumerate(items):
-            person = item.person if isinstance(item, Message) else None
-            shard = self.cluster.map.shard_of(person) if person and is_valid(person) \
-                else self._first()
+        for index, person in enumerate(persons):
+            shard = homes[person] if person is not None else self._first()
             routed.setdefault(shard.name, []).append(index)
         return routed
 
@@ -175,6 +177,11 @@ class ShardedService(LedgerService):
         documents = [service.readiness() for service in self.services.values()]
         lag = max(document["projection_lag_events"] for document in documents)
         return {**documents[0], "projection_lag_events": lag, "shards": len(documents)}
+
+
+def _valid_person(item: Item) -> str | None:
+    person = item.person if isinstance(item, Message) else None
+    return person if person is not None and is_valid(person) else None
 
 
 def across_shards(verdicts: dict[str, dict[str, Any]]) -> dict[str, Any]:
