@@ -13,8 +13,9 @@ owner to the new, with the consumers stopped:
   shard, an account pointing at the survivor on the survivor's.
 Every step is idempotent (what the target already has is skipped), so an interrupted move is
 run again. The old owner keeps its copies (its audit chain is append-only); after the switch
-nothing reads or writes them. Then: point CPA_SHARD_MAP at the new file, start the consumers,
-run `cpa-ledger project` on the new shard.
+nothing reads or writes them, and its list `moved_out` makes its statistics skip them. Then:
+point CPA_SHARD_MAP at the new file, start the consumers, run `cpa-ledger project` on the new
+shard and `cpa-ledger rebuild statistics` on the old one.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eventsourcing.persistence import StoredEvent, Tracking
+from psycopg.sql import SQL, Identifier
 
 from consumers.positions import dead_letters_name, process_recorder, recorded_name
 from ledger.application import YEAR_CLOSE_TYPE, Ledger
@@ -37,6 +40,7 @@ from ledger.rules.cpf import year_of_fact
 from ledger.shards import Shard, ShardMap
 from ledger.storage import BatchRecords, Receipt
 from ledger.transfers import MOVED_SOURCE, moved_key
+from projections.models import MOVED_OUT_TABLE
 
 PERSONS_PER_PAGE = 500
 RECEIPTS_PER_PAGE = 5_000
@@ -98,6 +102,7 @@ def _copy_persons(source: Ledger, destination: Ledger, partitions: list[int], ta
             return moved
         report.events += _copy_accounts(source, destination, [key for key, _ in page])
         PersonHomes(destination).note_keys(page)
+        _mark_moved_out(source, [key for key, _ in page])
         report.relinked += _relink_merges(source, target, [key for key, _ in page])
         moved.update(key for key, _ in page)
         report.persons += len(page)
@@ -184,6 +189,18 @@ def _mark_moved(ledger: Ledger, absorbed: str, survivor_partition: int) -> None:
                       detail=str(survivor_partition), person_key=absorbed,
                       message_type=MERGE_TYPE, recorded_at=ledger.now(), channel="move")
     ledger.app.recorder.insert_events([], records=BatchRecords(receipts=[receipt]))
+
+
+def _mark_moved_out(source: Ledger, keys: Sequence[str]) -> None:
+    """The old owner's list of persons now counted elsewhere: its statistics skip them (after
+    `cpa-ledger rebuild statistics` on it)."""
+    datastore: Any = getattr(source.app.recorder, "datastore", None)
+    table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(MOVED_OUT_TABLE))
+    with datastore.transaction(commit=True) as curs:
+        curs.execute(SQL("CREATE TABLE IF NOT EXISTS {} (originator_id uuid PRIMARY KEY)")
+                     .format(table))
+        curs.execute(SQL("INSERT INTO {} SELECT * FROM unnest(%s::uuid[]) ON CONFLICT DO NOTHING")
+                     .format(table), ([aggregate_id(key) for key in keys],))
 
 
 # The calendar, outcomes and positions.

@@ -142,6 +142,9 @@ def _replay(arguments: argparse.Namespace, cluster: Cluster) -> int:
 def _move(arguments: argparse.Namespace, settings: Settings, cluster: Cluster) -> int:
     if not arguments.to_map:
         raise CommandError("shards move needs --to-map FILE (the new shard map)")
+    if any(not hasattr(getattr(ledger.app.recorder, "datastore", None), "schema")
+           for _, ledger in cluster):
+        raise ConfigurationError("shards move copies between PostgreSQL databases")
     target_map = shards.load("", {**os.environ, shards.MAP_VARIABLE: arguments.to_map})
     topics = [*settings.kafka_topics,
               os.environ.get("CPA_KAFKA_CONTROL_TOPIC") or CONTROL_TOPIC]
@@ -159,7 +162,8 @@ def _move(arguments: argparse.Namespace, settings: Settings, cluster: Cluster) -
               f"{texts.plural(report.persons, 'person')}, "
               f"{texts.plural(report.events, 'event')}, "
               f"{texts.plural(report.outcomes, 'outcome')}; now point CPA_SHARD_MAP at "
-              f"{arguments.to_map} and start the consumers")
+              f"{arguments.to_map}, start the consumers, `project` on the new shards and "
+              "`rebuild statistics` on the old ones")
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from ledger.changes import Posted, YearSettled
 from projections.balances import copy_rows
@@ -133,6 +133,9 @@ class AuditChainProjection:
         self.rows, self.heads = [], {}
 
 
+MOVED_OUT_TABLE = "moved_out"
+
+
 class StatisticsProjection:
     """Credits and consumption by year, account and unit (own postings only, never the copies
     an identity merge makes, so nothing counts twice)."""
@@ -143,11 +146,26 @@ class StatisticsProjection:
 
     def __init__(self) -> None:
         self.sums: dict[tuple[int, str, str, str], int] = {}
+        # Persons whose partitions moved to another shard (`consumers.moves`): counted there.
+        self.moved_out: set[Any] = set()
+        self.has_moved_out: bool | None = None
 
     def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
-        return
+        if self.has_moved_out is None:
+            curs.execute("SELECT to_regclass(%s) AS t", (f'"{names.schema}".{MOVED_OUT_TABLE}',))
+            row = curs.fetchone()
+            self.has_moved_out = bool(row and row["t"])
+        if not self.has_moved_out:
+            return
+        originators = list({notification.originator_id for notification in notifications})
+        curs.execute(SQL("SELECT originator_id FROM {}.{} WHERE originator_id = ANY(%s)")
+                     .format(Identifier(names.schema), Identifier(MOVED_OUT_TABLE)),
+                     (originators,))
+        self.moved_out = {row["originator_id"] for row in curs.fetchall()}
 
     def handle(self, item: Projected) -> None:
+        if item.notification.originator_id in self.moved_out:
+            return
         for change in getattr(item.event, "changes", ()):
             if isinstance(change, Posted):
                 self._count(change.posting)

@@ -26,6 +26,8 @@ from ledger.http.sharded import ShardedService
 from ledger.identity import aggregate_id
 from ledger.shards import load
 from ledger.storage import BatchRecords
+from projections.operations import rebuild
+from projections.runner import Runner, live_names
 from schemas import Message, parse
 from tests.kafka import support
 
@@ -100,6 +102,28 @@ def _later_message_reaches_the_survivor(cluster: Cluster, feed: list[dict[str, A
     assert not list(absorbed_shard.app.recorder.select_events(aggregate_id(survivor_key)))
 
 
+def _project(ledger: Ledger) -> None:
+    runner = Runner(ledger, live_names(ledger))
+    runner.create()
+    runner.catch_up()
+
+
+def _statistics(url: str, path: Path | None, monkeypatch: pytest.MonkeyPatch,
+                capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """`cpa-ledger shards statistics` on the store or the map."""
+    monkeypatch.setenv("CPA_DATABASE_URL", url)
+    monkeypatch.setenv("CPA_PERSON_KEY_SECRET", SECRET)
+    if path is None:
+        monkeypatch.delenv("CPA_SHARD_MAP", raising=False)
+    else:
+        monkeypatch.setenv("CPA_SHARD_MAP", str(path))
+    capsys.readouterr()
+    assert main(["shards", "statistics", "--json"]) == 0
+    rows: list[dict[str, Any]] = json.loads(capsys.readouterr().out)["rows"]
+    assert rows
+    return rows
+
+
 def _move(path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     monkeypatch.setenv("CPA_DATABASE_URL", url)
@@ -123,7 +147,9 @@ def test_moving_half_the_partitions_to_a_new_database_changes_no_answer(
     with Ledger(_settings(first)) as store:
         _fill(store, feed)
         before = support.person_documents(store, persons)
+        _project(store)
     path = _new_map(tmp_path, first, second)
+    statistics = _statistics(first, None, monkeypatch, capsys)
 
     report = _move(path, first, monkeypatch, capsys)
 
@@ -134,6 +160,9 @@ def test_moving_half_the_partitions_to_a_new_database_changes_no_answer(
         assert _documents(cluster, persons) == before
         positions = support.recorded_positions(cluster.ledgers["s1"], TOPIC, range(4, 8))
         assert positions == dict.fromkeys(range(4, 8), POSITION)
+        rebuild(cluster.ledgers["s0"], ["statistics"])  # the old owner, as the procedure says
+        _project(cluster.ledgers["s1"])
+        assert _statistics(first, path, monkeypatch, capsys) == statistics, "counted once"
         _later_message_reaches_the_survivor(cluster, feed)
     again = _move(path, first, monkeypatch, capsys)
     assert (again["events"], again["outcomes"], again["positions"]) == (0, 0, 0)
