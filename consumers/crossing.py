@@ -34,6 +34,7 @@ from ledger.transfers import (
     Crossings,
     Transfer,
     crossings,
+    fulfilled_key,
     give_up,
     mark,
     merging_key,
@@ -47,6 +48,10 @@ FAN_OUT, FORWARD_OUT, REQUEST_OUT, CONTROL_IN = "fan-out", "forward-out", "reque
 # A person's message that must wait (a cross-shard merge of theirs is in flight): the loop
 # leaves its partition where it is and reads it again a moment later.
 HOLD = "hold"
+# A merge record delivered again after its request was sent and its transfer taken over (a
+# crash before its position was recorded): only its position moves. A merge sent again by
+# upstream (another record) has an outcome but no mark: decided here, it is a duplicate.
+REDELIVERED = "redelivered"
 MERGE_TYPE = "person.merged"
 
 
@@ -103,7 +108,20 @@ class Crossing:
             if target is not None:
                 return Unit(FORWARD_OUT, [entry], target)
         if message.type == MERGE_TYPE and self._absorbed_elsewhere(ledger, shard_name, message):
+            return self._merge_unit(ledger, entry, message)
+        return None
+
+    def _merge_unit(self, ledger: Ledger, entry: Entry, message: Message) -> Unit | None:
+        """A merge across shards: requested, unless decided already; then either this very
+        record delivered again (its mark says so: only its position moves) or a message sent
+        again by upstream (decided here: a duplicate)."""
+        decided = ledger.app.ledger_recorder.select_receipts([(message.source,
+                                                                message.message_id)])
+        if not decided:
             return Unit(REQUEST_OUT, [entry])
+        fulfilled = fulfilled_key(Origin.of(entry.record).encode().decode("utf-8"))
+        if ledger.app.ledger_recorder.select_receipts([fulfilled]):
+            return Unit(REDELIVERED, [entry])
         return None
 
     def _person_keys(self, ledger: Ledger, entries: Sequence[Entry]) -> set[str]:
@@ -112,15 +130,11 @@ class Crossing:
                 and is_valid(entry.item.person)}
 
     def _absorbed_elsewhere(self, ledger: Ledger, shard_name: str, message: Message) -> bool:
-        """A merge whose absorbed identifier lives on another shard, not decided before (a
-        message seen again is decided here: a duplicate)."""
+        """A merge whose absorbed identifier lives on another shard."""
         absorbed = message.data.get("absorbed")
         if not isinstance(absorbed, str) or not is_valid(absorbed):
             return False
-        if self.map.shard_of(absorbed).name == shard_name:
-            return False
-        key = (message.source, message.message_id)
-        return not ledger.app.ledger_recorder.select_receipts([key])
+        return self.map.shard_of(absorbed).name != shard_name
 
     # Handling: each ends with `trackings` (the entry's positions) recorded on `ledger`.
 
@@ -134,6 +148,8 @@ class Crossing:
             assert unit.target is not None
             self.sender.send([Control(self.map.shard_of_partition(unit.target), FORWARD, value,
                                       origin)])
+        elif unit.kind == REDELIVERED:
+            pass
         elif unit.kind == REQUEST_OUT:
             message = entry.item
             assert isinstance(message, Message) and message.person is not None
@@ -161,7 +177,8 @@ class Crossing:
         raw, transfer = transfer_parts(control.value)
         message = schemas.parse(raw)
         assert isinstance(message, Message), "only valid merges are transferred"
-        result = take_over(ledger, message, Transfer.decode(transfer), trackings)
+        result = take_over(ledger, message, Transfer.decode(transfer), trackings,
+                           control.origin.encode().decode("utf-8"))
         return [] if result is None else [result]
 
     def _copy(self, entry: Entry, control: Received, ledger: Ledger,

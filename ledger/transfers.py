@@ -46,8 +46,10 @@ TRANSFER_SOURCE = "cpa-ledger.transfer-out"
 MOVED_SOURCE = "cpa-ledger.moved"
 MOVING_SOURCE = "cpa-ledger.moving"
 MERGING_SOURCE = "cpa-ledger.merging"
+FULFILLED_SOURCE = "cpa-ledger.fulfilled"
 # The sources of the outcomes and marks the shards record for their own steps.
-SHARD_SOURCES = frozenset({TRANSFER_SOURCE, MOVED_SOURCE, MOVING_SOURCE, MERGING_SOURCE})
+SHARD_SOURCES = frozenset({TRANSFER_SOURCE, MOVED_SOURCE, MOVING_SOURCE, MERGING_SOURCE,
+                           FULFILLED_SOURCE})
 MERGE_CHAIN_LENGTH_MAX = 16
 
 
@@ -186,19 +188,30 @@ def _recorded_transfer(ledger: Ledger, absorbed_key: str, prior: Receipt) -> Tra
 # Step 3: on the survivor's shard.
 
 
+def fulfilled_key(origin: str) -> tuple[str, str]:
+    """The mark of a merge message (by its place in Kafka, "topic:partition:offset") whose
+    transfer was taken over: the same record delivered again is then not a duplicate."""
+    return (FULFILLED_SOURCE, origin)
+
+
 def take_over(ledger: Ledger, message: Message, transfer: Transfer,
-              trackings: Sequence[Tracking] = ()) -> Result | None:
-    """Record the merge on the survivor as a single store would; None when it already is
-    (a transfer sent twice): then only `trackings` are recorded."""
-    return ledger.write_batch(lambda batch: _take_over(ledger, batch, message, transfer),
-                              trackings)
+              trackings: Sequence[Tracking] = (), origin: str | None = None) -> Result | None:
+    """Record the merge on the survivor as a single store would, with the mark of the merge
+    record at `origin`; None when it already is (a transfer sent twice): then only
+    `trackings` are recorded."""
+    return ledger.write_batch(
+        lambda batch: _take_over(ledger, batch, message, transfer, origin), trackings)
 
 
-def _take_over(ledger: Ledger, batch: Batch, message: Message,
-               transfer: Transfer) -> Result | None:
+def _take_over(ledger: Ledger, batch: Batch, message: Message, transfer: Transfer,
+               origin: str | None) -> Result | None:
     key = (message.source, message.message_id)
     if ledger.app.ledger_recorder.select_receipts([key]):
         return None  # checked in the batch: a concurrent writer's conflict decides again
+    if origin is not None:
+        fulfilled = mark(ledger, fulfilled_key(origin), key[0] + "/" + key[1], message)
+        if fulfilled is not None:
+            batch.receipts.append(fulfilled)
     context = ledger.context()
     survivor = _followed(ledger, ledger.person_key(str(message.person)), batch)
     for close, outcome in settlements_due(survivor.state, context):
