@@ -42,17 +42,14 @@ from consumers.deadletters import DeadLetterSender, RangeReader, dead_letters, r
 from consumers.failures import PositionsMoved, is_transient, wait_after
 from consumers.metrics import Metrics, MetricsLog, log
 from consumers.positions import (
-    PositionStore,
     Stored,
     dead_letter_trackings,
     recorded_trackings,
 )
+from consumers.sharding import Shards
 from ledger.application import ConflictingWriters, Ledger
 from ledger.batch import Result
 from ledger.cluster import Cluster
-from ledger.homes import PersonHomes
-from ledger.identity import is_valid
-from schemas import Message
 
 
 @dataclass(slots=True)
@@ -121,9 +118,8 @@ class InboundLoop:
         self.metrics_log = MetricsLog(wiring.metrics, wiring.stream)
         self.cluster = wiring.cluster or Cluster.single(wiring.ledger)
         # Each partition's positions live in its shard, with its events.
-        self.stores = {shard.name: PositionStore(ledger) for shard, ledger in self.cluster}
+        self.shards = Shards(self.cluster)
         self.crossing = wiring.crossing
-        self.homes = {shard.name: PersonHomes(ledger) for shard, ledger in self.cluster}
         self.partitions: dict[Partition, PartitionState] = {}
         self.reader: RangeReader | None = None
         # Assigned partitions not positioned from the database yet: their records are dropped.
@@ -205,7 +201,7 @@ class InboundLoop:
         owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         self.pending &= owned
         wanted = [partition for partition in partitions if partition in owned]
-        for partition, stored in self.read_positions(wanted).items():
+        for partition, stored in self.shards.read_positions(wanted).items():
             watermark = self.recover(partition, stored)
             self.partitions[partition] = PartitionState(stored.recorded, watermark, watermark)
             where = TopicPartition(*partition)
@@ -230,7 +226,7 @@ class InboundLoop:
         recorder = self.ledger_of(partition).app.ledger_recorder
         letters = recover(self.reader, recorder, partition, bounds)
         self.sender.send(letters)
-        self.store_of(partition).confirm_dead_letters({partition: bounds[1]})
+        self.shards.store_of(partition).confirm_dead_letters({partition: bounds[1]})
         self.metrics.count("recoveries")
         self.metrics.count("dead_letters", len(letters))
         log(self.stream, "recovered", partition=f"{partition[0]}:{partition[1]}",
@@ -240,38 +236,14 @@ class InboundLoop:
     # Shards: each partition's records, outcomes and positions go to the database owning it.
 
     def ledger_of(self, partition: Partition) -> Ledger:
-        return self.cluster.of_partition(partition[1])
-
-    def store_of(self, partition: Partition) -> PositionStore:
-        return self.stores[self.cluster.shard_of_partition(partition[1]).name]
-
-    def by_shard(self, partitions: Iterable[Partition]) -> dict[str, list[Partition]]:
-        grouped: dict[str, list[Partition]] = {}
-        for partition in partitions:
-            grouped.setdefault(self.cluster.shard_of_partition(partition[1]).name,
-                               []).append(partition)
-        return grouped
-
-    def read_positions(self, partitions: Iterable[Partition]) -> dict[Partition, Stored]:
-        stored: dict[Partition, Stored] = {}
-        for name, owned in self.by_shard(partitions).items():
-            stored.update(self.stores[name].read(owned))
-        return stored
-
-    def shard_runs(self, records: list[InboundRecord]) -> list[list[InboundRecord]]:
-        """The records of each shard, in their order (partitions are independent)."""
-        runs: dict[str, list[InboundRecord]] = {}
-        for record in records:
-            runs.setdefault(self.cluster.shard_of_partition(record.partition).name,
-                            []).append(record)
-        return list(runs.values())
+        return self.shards.ledger_of(partition)
 
     # Recording.
 
     def process(self, records: list[InboundRecord]) -> None:
         started = time.perf_counter()
         outcomes: list[str] = []
-        for run in self.shard_runs(records):
+        for run in self.shards.runs(records):
             held: set[Partition] = set()
             for unit in self.units(parse(run)):
                 entries = [entry for entry in unit.entries if entry.record.where not in held]
@@ -298,8 +270,8 @@ class InboundLoop:
             yield Unit(None, entries)
             return
         where = entries[0].record.where
-        yield from self.crossing.units(self.ledger_of(where),
-                                       self.cluster.shard_of_partition(where[1]).name, entries)
+        yield from self.crossing.units(self.ledger_of(where), self.shards.name_of(where),
+                                       entries)
 
     def hold(self, partition: Partition) -> Partition:
         """Leave the partition at its recorded position: positioned again from the database
@@ -332,8 +304,7 @@ class InboundLoop:
         trackings = recorded_trackings(recorded) + dead_letter_trackings(watermarks)
         where = transaction[0].record.where
         ledger = self.ledger_of(where)
-        # Before the batch (see `ledger.homes` for why a row may precede its person).
-        self.homes[self.cluster.shard_of_partition(where[1]).name].note(persons(transaction))
+        self.shards.note_persons(where, transaction)
         try:
             results = ledger.ingest(
                 [entry.item for entry in transaction],
@@ -363,7 +334,7 @@ class InboundLoop:
 
     def positions_moved(self) -> bool:
         """Whether the database holds positions this loop did not write (another member)."""
-        stored = self.read_positions(self.partitions)
+        stored = self.shards.read_positions(self.partitions)
         return any((stored[p].recorded, stored[p].dead_letters) != (state.recorded, state.stored)
                    for p, state in self.partitions.items())
 
@@ -382,8 +353,7 @@ class InboundLoop:
         ahead = {partition: state.confirmed for partition, state in self.partitions.items()
                  if state.confirmed is not None
                  and (state.stored is None or state.confirmed > state.stored)}
-        for name, partitions in self.by_shard(ahead).items():
-            self.stores[name].confirm_dead_letters({p: ahead[p] for p in partitions})
+        self.shards.confirm_dead_letters(ahead)
         for partition, offset in ahead.items():
             self.partitions[partition].stored = offset
 
@@ -434,9 +404,3 @@ class InboundLoop:
             self.reader.close()
         self.sender.close()
 
-
-def persons(entries: Iterable[Entry]) -> set[str]:
-    """The valid person identifiers of these entries' messages."""
-    return {entry.item.person for entry in entries
-            if isinstance(entry.item, Message) and entry.item.person is not None
-            and is_valid(entry.item.person)}

@@ -37,7 +37,7 @@ from ledger.identity import aggregate_id
 from ledger.outcomes import MessageOutcome
 from ledger.partitioner import POSITIVE_MASK
 from ledger.rules.cpf import year_of_fact
-from ledger.shards import Shard, ShardMap
+from ledger.shards import ShardMap
 from ledger.storage import BatchRecords, Receipt
 from ledger.transfers import MOVED_SOURCE, moved_key
 from projections.models import MOVED_OUT_TABLE
@@ -252,5 +252,3 @@ def _tracking(ledger: Ledger, name: str) -> int | None:
     return process_recorder(ledger).max_tracking_id(name)
 
 
-def describe(shards: Sequence[Shard]) -> list[str]:
-    return [f"{shard.name}: partitions {list(shard.partitions)}" for shard in shards]
