@@ -19,6 +19,10 @@ one shard, each idempotent, so that a crash between any two repeats nothing and 
    credits, a stub account of the absorbed identifier pointing at the survivor (so that its
    forwarded messages find the survivor, as on a single store), and the message's outcome,
    exactly what a single store records; a second transfer finds that outcome and is dropped.
+
+Marks are written once per person: while a *second* merge across shards into the same survivor
+is in flight, the survivor's messages are not held (none is lost; they may be decided before
+that second history arrives).
 """
 
 from __future__ import annotations
