@@ -68,7 +68,7 @@ class Metrics:
         """A JSON-ready copy."""
         with self._lock:
             return {
-                # str keys: orjson refuses enum keys (outcomes are MessageOutcome, a StrEnum).
+                # Plain strings: orjson takes no str subclass (an outcome enum) as a key.
                 "messages": {str(outcome): count for outcome, count in self.outcomes.items()},
                 "counters": dict(self.counters),
                 "batches": self.batch_count,
