@@ -9,7 +9,9 @@ into fresh databases: one shard (all 8 partitions on one PostgreSQL server) or t
 Prints, per configuration, the sustained rate (between 10 % and 90 % of the backlog, start-up
 excluded), its ratio to one shard and one consumer measured in the same run, and where the time
 goes: the consumers' CPU seconds and the PostgreSQL servers' CPU seconds per 1 000 messages,
-and the machine's cores kept busy (CPU seconds / wall seconds).
+the machine's cores kept busy (CPU seconds / wall seconds), and the share of the consumers' wall
+time spent recording batches (decide, write, commit, dead letters) rather than polling Kafka
+or starting up (their metrics' `batch_seconds_sum`).
 
 Starts its own PostgreSQL servers and Kafka broker (deploy/local) and stops them afterwards
 (CPA_TEST_KAFKA_BOOTSTRAP_SERVERS: use that broker instead).
@@ -27,6 +29,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
+
+import orjson
 
 from deploy.local import kafka, postgres
 from deploy.local.postgres import PostgresServer
@@ -53,6 +57,7 @@ class Run:
     consumer_cpu_s: float
     postgres_cpu_s: float
     messages: int
+    recording_s: float  # the consumers' time in their batches (poll excluded), summed
 
 
 @contextmanager
@@ -122,8 +127,9 @@ def drain(servers: list[PostgresServer], bootstrap: str, feed: str, shards: int,
     shard_map = load("", {"CPA_SHARD_MAP": str(path), **variables})
     environment = {"CPA_SHARD_MAP": str(path), "CPA_KAFKA_CONTROL_TOPIC": control, **variables}
     with Cluster.open(_settings(urls[0]), shard_map) as cluster:
-        processes = [_consume(urls[0], bootstrap, names, n, environment, folder)
-                     for n in range(1, consumers + 1)]
+        logs = [folder / f"{names.group}-consume-{n}.log" for n in range(1, consumers + 1)]
+        processes = [_consume(urls[0], bootstrap, names, n, environment, log)
+                     for n, log in enumerate(logs, start=1)]
         postgres_before = postgres_cpu_seconds(servers)
         started = time.monotonic()
         samples: list[tuple[float, int]] = []
@@ -141,7 +147,16 @@ def drain(servers: list[PostgresServer], bootstrap: str, feed: str, shards: int,
             for process in processes:
                 process.wait(EXIT_TIMEOUT_S)
     return Run(shards, consumers, _sustained(samples, goal), samples[-1][0], consumer_cpu,
-               postgres_cpu, goal)
+               postgres_cpu, goal, sum(_recording_s(log) for log in logs))
+
+
+def _recording_s(log: Path) -> float:
+    """The consumer's final metrics line: seconds spent recording batches (after its polls)."""
+    seconds = 0.0
+    for line in log.read_text(errors="replace").splitlines():
+        if '"event":"metrics"' in line:
+            seconds = float(orjson.loads(line).get("batch_seconds_sum", 0.0))
+    return seconds
 
 
 def _settings(url: str) -> Settings:
@@ -150,10 +165,10 @@ def _settings(url: str) -> Settings:
 
 
 def _consume(url: str, bootstrap: str, names: Names, number: int, extra: dict[str, str],
-             folder: Path) -> subprocess.Popen[bytes]:
+             log: Path) -> subprocess.Popen[bytes]:
     environment = {**support.consumer_environment(url, bootstrap, names, f"bench-{number}"),
                    **extra}
-    return support.start_cli("consume", environment, folder / f"consume-{number}.log")
+    return support.start_cli("consume", environment, log)
 
 
 def _recorded(cluster: Cluster, shard_map: ShardMap, topic: str) -> int:
@@ -165,20 +180,22 @@ def _recorded(cluster: Cluster, shard_map: ShardMap, topic: str) -> int:
 
 def _tail(folder: Path) -> str:
     return "\n".join(path.read_text(errors="replace")[-1500:]
-                     for path in sorted(folder.glob("consume-*.log")))
+                     for path in sorted(folder.glob("*consume-*.log")))
 
 
 def report(runs: list[Run]) -> None:
     reference = runs[0].rate_per_s
     print(f"\n{'shards':>6} {'consumers':>9} {'msg/s':>8} {'ratio':>6} {'wall s':>7}"
-          f" {'consumer CPU s/1k':>18} {'PostgreSQL CPU s/1k':>20} {'cores busy':>10}")
+          f" {'consumer CPU s/1k':>18} {'PostgreSQL CPU s/1k':>20} {'cores busy':>10}"
+          f" {'recording %':>11}")
     for run in runs:
         per_thousand = 1_000 / run.messages
         busy = (run.consumer_cpu_s + run.postgres_cpu_s) / max(run.wall_s, 1e-9)
         print(f"{run.shards:>6} {run.consumers:>9} {run.rate_per_s:>8.0f}"
               f" {run.rate_per_s / reference:>6.2f} {run.wall_s:>7.1f}"
               f" {run.consumer_cpu_s * per_thousand:>18.3f}"
-              f" {run.postgres_cpu_s * per_thousand:>20.3f} {busy:>10.2f}")
+              f" {run.postgres_cpu_s * per_thousand:>20.3f} {busy:>10.2f}"
+              f" {100 * run.recording_s / max(run.consumers * run.wall_s, 1e-9):>11.0f}")
 
 
 def main() -> None:
