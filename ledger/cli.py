@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_consume(commands)
     _add_publish(commands)
+    _add_shards(commands)
     return parser
 
 
@@ -333,6 +334,29 @@ def _add_notices(commands: Any) -> None:
                          help="how long before expiry a notice is sent (default 90)")
 
 
+def _add_shards(commands: Any) -> None:
+    command = commands.add_parser(
+        "shards", help="the shard map (CPA_SHARD_MAP): list, verify, statistics, replay, move",
+        description="Operations across the shards of CPA_SHARD_MAP (or on the single store when"
+                    " it is unset). Any other command works on one shard with CPA_DATABASE_URL"
+                    " set to that shard's database.")
+    command.add_argument("action", nargs="?", default="list",
+                         choices=("list", "verify", "statistics", "replay", "move"),
+                         help="list (default): each shard's partitions, events and outcomes;"
+                              " verify: `verify` on every shard; statistics: the statistics read"
+                              " model summed over the shards; replay: `replay` of every shard;"
+                              " move: copy the partitions whose owner --to-map changes")
+    command.add_argument("--shard", metavar="NAME", help="only this shard")
+    command.add_argument("--to-map", metavar="FILE",
+                         help="move: the new shard map (TOML, as CPA_SHARD_MAP)")
+    command.add_argument("--until", type=_timestamp, metavar="TIMESTAMP",
+                         help="replay: as for `replay`")
+    command.add_argument("--out", metavar="PREFIX",
+                         help="replay: schema name prefix (default replay-YYYYMMDDTHHMMSS);"
+                              " each shard's replay gets -SHARD appended")
+    _json_flag(command)
+
+
 # Commands that live beside their subsystem (imported only when run).
 _ELSEWHERE = {
     "run_notices": "consumers.notices",
@@ -340,6 +364,7 @@ _ELSEWHERE = {
     "run_serve": "ledger.http.serve",
     "run_consume": "consumers.cli",
     "run_publish": "consumers.cli",
+    "run_shards": "consumers.shardcli",
 }
 
 

@@ -20,6 +20,7 @@ from ledger.batch import Result
 from ledger.cli import EXIT_FAILURE, EXIT_REJECTED, CommandError, print_json
 from ledger.config import ConfigurationError, Settings
 from ledger.identity import normalise
+from ledger.outcomes import MessageOutcome
 from projections.reader import Reader
 
 
@@ -33,7 +34,7 @@ def _reader(ledger: Ledger) -> Any:
         return TableReader(ledger)
     return Reader(ledger)
 
-OUTCOMES = ("accepted", "duplicate", "rejected")
+OUTCOMES = tuple(outcome.value for outcome in MessageOutcome)
 
 
 def _interactive(arguments: argparse.Namespace) -> bool:
@@ -73,7 +74,7 @@ def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
         print_json(summary)
     else:
         print(" ".join(f"{outcome}={count}" for outcome, count in summary.items()))
-    return EXIT_REJECTED if summary["rejected"] else 0
+    return EXIT_REJECTED if summary[MessageOutcome.REJECTED.value] else 0
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
+from ledger.changes import Absorbed, Change, GrantOpened, GrantWithdrawn, Posted, StatusChanged
 from ledger.domain import LedgerCalendar
 from ledger.parameters import Parameters
 from ledger.rules import accrual, cpf, public
@@ -21,13 +22,14 @@ from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
 from projections.model import Projected
 from projections.pending import PendingYears
+from projections.running import RUNNING_COLUMNS, Timeline, grant_days
 from projections.schema import Names
 from projections.tracker import PersonTracker
 
 # Derived lines are numbered after an event's own postings.
 DERIVED_LINE_OFFSET = 1_000_000
 # Changes other than postings that can alter the derived lines (see `_may_derive`).
-DERIVING_CHANGE_KINDS = frozenset({"grant_opened", "grant_withdrawn", "absorbed"})
+DERIVING_CHANGE_CLASSES: tuple[type[Change], ...] = (GrantOpened, GrantWithdrawn, Absorbed)
 STATUS_FACT_TYPES = frozenset({"qualification.declared", "disability.recognised"})
 _POSTING_COLUMNS = (
     "notification_id, person_key, line, effective_on, account, amount, unit, kind, bucket,"
@@ -101,6 +103,7 @@ class BalancesProjection:
         self.superseded_people: list[tuple[str, str]] = []  # absorbed persons' rows
         self.accounts: dict[str, tuple[int, str, bytes]] = {}
         self.history: list[tuple[str, int, str, bytes]] = []
+        self.running: list[tuple[str, str, int, str, str]] = []
         self.years: list[tuple[int, str, int, str]] = []
         self.touched: set[str] = set()  # persons whose cached balance document is now stale
 
@@ -128,59 +131,67 @@ class BalancesProjection:
         if extra is None:
             # What the previous event left, recomputed from the state: a restarted runner
             # writes exactly what an uninterrupted one writes. A new account has written nothing.
-            extra = {"derived": [], "document": b"", "pending": PendingYears()} \
+            extra = {"derived": [], "document": b"", "pending": PendingYears(),
+                     "timeline": Timeline(self.euro_switch)} \
                 if event.originator_version == 1 else self._written(before)
         extra["pending"].forget_stale(getattr(event, "changes", ()), before)
         state = item.after()
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
-        self._own_postings(event, notification_id, state.person_key, recorded_at)
+        timeline: Timeline = extra["timeline"]
+        self._own_postings(event, notification_id, state.person_key, recorded_at, timeline)
         if self._may_derive(getattr(event, "changes", ())):
             self._derived(state, extra, notification_id, recorded_at)
         self._account(state, extra, notification_id, recorded_at)
+        self.running.extend((state.person_key, day, notification_id, recorded_at, totals)
+                            for day, totals in timeline.settle(grant_days(state.grants)))
 
-    def _may_derive(self, changes: Iterable[dict[str, Any]]) -> bool:
+    def _may_derive(self, changes: Iterable[Change]) -> bool:
         """Whether these changes can alter the derived lines: those come from the balances at
         the euro switch (postings dated before it) and from the top-up grants (their
         definitions and the postings that move them). Any other change leaves them as they
         are, so the fold over the person's postings is skipped (it is the one part of
         projecting an event whose cost grows with the history)."""
         for change in changes:
-            kind = change["kind"]
-            if kind in DERIVING_CHANGE_KINDS:
+            if isinstance(change, DERIVING_CHANGE_CLASSES):
                 return True
-            if kind == "posted":
-                line = change["posting"]
+            if isinstance(change, Posted):
+                line = change.posting
                 if line.get("grant_id") or line["on"] < self.euro_switch:
                     return True
         return False
 
     def _written(self, state: PersonState) -> dict[str, Any]:
         pending = PendingYears()
+        derived = fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived
         return {
-            "derived": fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived,
+            "derived": derived,
             "document": orjson.dumps(account_document(state, self.parameters, pending)),
             "pending": pending,
+            "timeline": Timeline.of(state, derived, self.euro_switch),
         }
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
-                      recorded_at: str) -> None:
+                      recorded_at: str, timeline: Timeline) -> None:
         changes = stamped(getattr(event, "changes", ()), recorded_at)
         line = 0
         for change in changes:
-            if change["kind"] == "posted":
+            if isinstance(change, Posted):
                 line += 1
-                self._add(_row(notification_id, person_key, line, change["posting"],
+                self._add(_row(notification_id, person_key, line, change.posting,
                                recorded_at, False))
-            elif change["kind"] == "absorbed":
+                timeline.add(change.posting, derived=False)
+            elif isinstance(change, Absorbed):
                 line = self._absorbed(change, notification_id, person_key, recorded_at, line)
-            elif change["kind"] == "status_changed" and change.get("merged_into"):
+                for posting in change.state["postings"]:
+                    timeline.add(posting, derived=False)
+            elif isinstance(change, StatusChanged) and change.merged_into:
                 self._supersede(person_key, recorded_at, derived_only=False)
 
-    def _absorbed(self, change: dict[str, Any], notification_id: int, person_key: str,
+    def _absorbed(self, change: Absorbed, notification_id: int, person_key: str,
                   recorded_at: str, line: int) -> int:
         """The absorbed identifier's postings now count for the survivor."""
-        for posting in change["state"]["postings"]:
+        for posting in change.state["postings"]:
             line += 1
             self._add(_row(notification_id, person_key, line, posting, recorded_at, False))
         return line
@@ -205,9 +216,12 @@ class BalancesProjection:
             return
         extra["derived"] = derived
         self._supersede(state.person_key, recorded_at, derived_only=True)
+        timeline: Timeline = extra["timeline"]
+        timeline.drop_derived()
         for number, posting in enumerate(derived, start=DERIVED_LINE_OFFSET):
             self._add(_row(notification_id, state.person_key, number, posting, recorded_at,
                            True))
+            timeline.add(posting, derived=True)
 
     def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
                  recorded_at: str) -> None:
@@ -257,6 +271,7 @@ class BalancesProjection:
                 (list(self.accounts), [n for n, _, _ in self.accounts.values()]))
         copy_rows(curs, names.table("closed_years"),
                   "year, credited_on, notification_id, recorded_at", self.years)
+        copy_rows(curs, names.table("running_balances"), RUNNING_COLUMNS, self.running)
         if self.touched:
             invalidate(curs, names, sorted(self.touched))
         self.reset()

@@ -31,6 +31,7 @@ _KEYS = {
     "accounts": "person_key",
     "account_history": "person_key, notification_id",
     "closed_years": "year",
+    "running_balances": "person_key, effective_on, notification_id",
     "accruals": "person_key, year, notification_id",
     "audit_chain": "notification_id",
     "person_chain": "originator_id",
