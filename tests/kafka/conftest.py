@@ -30,7 +30,7 @@ def feed_messages(kafka_full: bool) -> int:
 
 
 # Persons of the demo feed in the cluster test: the default suite's size, and `--kafka-full`'s.
-CLUSTER_PERSONS_DEFAULT = 100
+CLUSTER_PERSONS_DEFAULT = 80
 CLUSTER_PERSONS_FULL = 1_000
 
 
