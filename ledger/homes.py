@@ -47,6 +47,8 @@ class PersonHomes:
 
     def note(self, identifiers: Iterable[str]) -> None:
         """Rows for these (valid) identifiers, in one statement."""
+        if not self.enabled:
+            return
         rows = {self.ledger.person_key(identifier): murmur2(identifier.encode("utf-8"))
                 for identifier in identifiers}
         self.note_keys(rows.items())

@@ -15,6 +15,9 @@ import schemas
 from ledger import limits
 from ledger.application import Item, Ledger
 from ledger.batch import Result
+from ledger.homes import PersonHomes
+from ledger.identity import is_valid
+from schemas import Message
 
 # The source under which lines without a readable (source, message_id) are recorded.
 UNREADABLE_SOURCE = "file"
@@ -64,7 +67,11 @@ def ingest_lines(ledger: Ledger, lines: Iterable[Line], progress: Any = None,
     """Decide and record every line, batch by batch; counts by outcome. `report` is told the
     result of each line, in order."""
     counts: Counter[str] = Counter()
+    ledger.identity.refuse_writes()  # a replay: before any row of ours
+    homes = PersonHomes(ledger)
     for batch in batches(lines):
+        # Before the batch, as the consumers do: a store fed by files can be split later.
+        homes.note(persons(line.item for line in batch))
         results = ledger.ingest([line.item for line in batch],
                                 fallback_keys=[line.fallback_key for line in batch],
                                 channel="file")
@@ -75,6 +82,12 @@ def ingest_lines(ledger: Ledger, lines: Iterable[Line], progress: Any = None,
         if progress is not None:
             progress.update(sum(line.size_bytes for line in batch))
     return counts
+
+
+def persons(items: Iterable[Item]) -> set[str]:
+    """The valid person identifiers of these messages."""
+    return {item.person for item in items
+            if isinstance(item, Message) and item.person is not None and is_valid(item.person)}
 
 
 def report_line(line: Line, result: Result) -> dict[str, Any]:

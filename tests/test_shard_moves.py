@@ -21,14 +21,14 @@ from ledger.cli import main
 from ledger.cluster import Cluster
 from ledger.config import Settings
 from ledger.demo import DemoSettings, generate
-from ledger.homes import PersonHomes
 from ledger.http.sharded import ShardedService
 from ledger.identity import aggregate_id
+from ledger.ingest import ingest_lines, parse_lines
 from ledger.shards import load
 from ledger.storage import BatchRecords
 from projections.operations import rebuild
 from projections.runner import Runner, live_names
-from schemas import Message, parse
+from schemas import parse
 from tests.kafka import support
 
 pytestmark = [pytest.mark.postgres]
@@ -46,12 +46,9 @@ def _settings(url: str) -> Settings:
 
 
 def _fill(ledger: Ledger, feed: list[dict[str, Any]]) -> None:
-    """Ingest as the consumer would: homes noted before each batch, then positions."""
-    homes = PersonHomes(ledger)
-    for start in range(0, len(feed), CHUNK_MESSAGES):
-        items = [parse(json.dumps(m)) for m in feed[start:start + CHUNK_MESSAGES]]
-        homes.note({i.person for i in items if isinstance(i, Message) and i.person})
-        ledger.ingest(items)
+    """`cpa-ledger ingest` of the feed (which notes the persons' homes, as the consumers do),
+    then the positions a consumer of every partition would have recorded."""
+    ingest_lines(ledger, parse_lines("feed", (json.dumps(m).encode() + b"\n" for m in feed)))
     ledger.app.save(records=BatchRecords(trackings=[
         Tracking(recorded_name((TOPIC, n)), POSITION) for n in range(PARTITIONS)]))
 

@@ -22,12 +22,14 @@ from ledger import quotes, shards
 from ledger.application import Item, Ledger
 from ledger.batch import Result
 from ledger.cluster import Cluster
+from ledger.homes import PersonHomes
 from ledger.http import audit, pages
 from ledger.http.closes import CloseSweeps, in_progress
 from ledger.http.fastreads import CachedReads
 from ledger.http.problems import Problem
 from ledger.http.readpool import ReadPool
 from ledger.http.settings import HttpSettings
+from ledger.ingest import persons
 from ledger.parameters import ParameterNotInForce
 from ledger.store_identity import ReadOnlyStore
 from ledger.texts import plural
@@ -69,6 +71,7 @@ class LedgerService:
             self.cached_reads = CachedReads(ledger.settings.database_url, self.runner.names,
                                             tables)
         self.trail = audit.AuditTrail(ledger, self.runner)
+        self.homes = PersonHomes(ledger)
         # The ledger keeps decoded accounts in memory between batches: one batch at a time.
         self._writing = threading.Lock()
         self.closes = CloseSweeps(self._sweep)
@@ -100,6 +103,8 @@ class LedgerService:
             return []
         with self._writing:
             try:
+                self.ledger.identity.refuse_writes()  # a replay: before any row of ours
+                self.homes.note(persons(items))  # as the consumers do (`ledger.homes`)
                 return self.ledger.ingest(items, channel="http")
             except ReadOnlyStore as error:
                 raise Problem(409, error.reason, str(error)) from error
