@@ -24,14 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer
 
+from consumers.cli import require_partitions
 from deploy.local.kafka import KafkaBroker
 from deploy.local.postgres import PostgresServer
 from ledger.cluster import Cluster
-from ledger.config import Settings
+from ledger.config import ConfigurationError, Settings
 from ledger.demo import DemoSettings, generate
 from ledger.partitioner import identifier_partition
-from ledger.shards import ShardMap, load
+from ledger.shards import ShardMap, load, parse_map
 from ledger.transfers import SHARD_SOURCES, TRANSFER_SOURCE
 from tests.kafka import support
 from tests.kafka.support import Names
@@ -299,3 +301,20 @@ def test_killed_consumers_and_restarted_servers_lose_and_double_nothing_across_s
         run.close()
 
 
+
+
+def test_consume_refuses_topics_whose_partitions_are_not_the_maps(
+    kafka_bootstrap_servers: str,
+) -> None:
+    names = Names.fresh("wrongcount")
+    support.create_topics(kafka_bootstrap_servers, {names.feed: PARTITIONS // 2})
+    shard_map = parse_map({"partitions": PARTITIONS, "shards": {
+        "s0": {"database_url": "postgresql://h/a", "partitions": list(range(PARTITIONS))}}},
+        {}, "test")
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap_servers, group_id=None,
+                             request_timeout_ms=support.REQUEST_TIMEOUT_MS)
+    try:
+        with pytest.raises(ConfigurationError, match=f"has {PARTITIONS // 2} partitions"):
+            require_partitions(consumer, [names.feed], shard_map)
+    finally:
+        consumer.close()
