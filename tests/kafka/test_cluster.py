@@ -16,6 +16,7 @@ Size: `--kafka-full` (or CPA_KAFKA_FULL=1) for CLUSTER_PERSONS_FULL persons.
 from __future__ import annotations
 
 import random
+import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -23,10 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from kafka import KafkaConsumer
 
 from consumers.cli import require_partitions
+from consumers.control import CLOSE, KIND_HEADER, ORIGIN_HEADER, Origin
+from consumers.positions import process_recorder
 from deploy.local.kafka import KafkaBroker
 from deploy.local.postgres import PostgresServer
 from ledger.cluster import Cluster
@@ -38,6 +42,7 @@ from ledger.transfers import SHARD_SOURCES, TRANSFER_SOURCE
 from tests.kafka import support
 from tests.kafka.support import Names
 from tests.kafka.test_crashes import (
+    EXIT_TIMEOUT_S,
     Supervisor,
     _comparable,
     _record,
@@ -318,3 +323,42 @@ def test_consume_refuses_topics_whose_partitions_are_not_the_maps(
             require_partitions(consumer, [names.feed], shard_map)
     finally:
         consumer.close()
+
+
+def test_a_control_copy_sent_twice_is_recorded_once_and_a_resent_close_is_a_duplicate(
+    kafka_broker: KafkaBroker, postgres_server: PostgresServer,
+    second_postgres_server: PostgresServer, tmp_path: Path,
+) -> None:
+    """The receiving side of `consumers.control`, deterministically: two copies of one origin
+    (a sender that crashed between the broker's acknowledgement and its position) give one
+    close; a copy of another origin (the operator sending the close again) is a duplicate."""
+    run = ShardedRun(kafka_broker.bootstrap_servers, [postgres_server, second_postgres_server],
+                     tmp_path)
+    close = {"message_id": "close-2020", "source": "operator", "type": "accrual.year.closed",
+             "version": 1, "published_at": "2021-04-15T00:00:00+02:00",
+             "data": {"year": 2020, "credited_on": "2021-04-15"}}
+    value = orjson.dumps(close)
+    client = support.producer(run.kafka)
+    for offset in (41, 41, 57):
+        origin = Origin(run.names.feed, 3, offset).encode()
+        client.send(run.control, value=value, partition=0,
+                    headers=[(KIND_HEADER, CLOSE.encode()), (ORIGIN_HEADER, origin)])
+    client.flush()
+    client.close()
+    log = tmp_path / "consume.log"
+    process = support.start_cli("consume", run.environment("consumer-1"), log)
+    try:
+        run.wait_settled()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(EXIT_TIMEOUT_S) == 0, _tail(log)
+    try:
+        first = run.cluster.ledgers["s0"]
+        [receipt] = first.app.ledger_recorder.select_receipts([("operator", "close-2020")])\
+            .values()
+        assert receipt.outcome == "accepted"
+        assert support.repeat_count(first) == 1, "the resent close, and only it"
+        origin_name = Origin(run.names.feed, 3, 0).tracking_name()
+        assert process_recorder(first).max_tracking_id(origin_name) == 58
+    finally:
+        run.close()
