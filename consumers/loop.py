@@ -229,7 +229,7 @@ class InboundLoop:
         outcomes: list[str] = []
         for transaction in transactions(parse(records)):
             results = self.record(transaction)
-            outcomes += [result.outcome for result in results]
+            outcomes += [result.outcome.value for result in results]
             self.send_dead_letters(transaction, results)
         self.commit_hints()
         self.metrics.batch_recorded(outcomes, time.perf_counter() - started)

@@ -19,7 +19,13 @@ from typing import Any, cast
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, find_id_convertor
+from eventsourcing.persistence import (
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+    find_id_convertor,
+)
 from eventsourcing.utils import get_topic
 
 from ledger import changes
@@ -66,7 +72,13 @@ class LedgerMapper(Mapper[uuid.UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[uuid.UUID]:
         if stored_event.topic != _APPLIED_TOPIC or self.compressor or self.cipher:
             return super().to_domain_event(stored_event)
-        attributes = changes.decode_applied(stored_event.state)
+        try:
+            attributes = changes.decode_applied(stored_event.state)
+        except changes.UnreadableChange as error:  # as eventsourcing's mapper reports it
+            raise MapperDeserialisationError(
+                f"Failed to deserialise state of stored event with topic '{stored_event.topic}',"
+                f" originator_id '{stored_event.originator_id}' and originator_version"
+                f" {stored_event.originator_version}: {error}") from error
         convert = find_id_convertor(_APPLIED, _id_type(stored_event.originator_id))
         attributes["originator_id"] = convert(stored_event.originator_id)
         attributes["originator_version"] = stored_event.originator_version

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger import changes
@@ -93,6 +93,17 @@ def test_change_matching_no_class_is_refused(document: dict[str, Any]) -> None:
         changes.decode_changes(orjson.dumps([document]))
     with pytest.raises(UnreadableChange):
         changes.from_builtins(document)
+
+
+def test_a_stored_applied_event_that_is_no_longer_readable_is_reported_by_the_mapper() -> None:
+    state = b'{"timestamp":"2021-03-04T05:06:07+00:00","source":"s","message_id":"m",' \
+            b'"message_type":"t","changes":[{"kind":"fact_invented"}],"notes":[]}'
+    stored = StoredEvent(originator_id=uuid.uuid4(), originator_version=2,
+                         topic=get_topic(PersonAccount.Applied), state=state)
+    with pytest.raises(MapperDeserialisationError, match="kind"):
+        LedgerMapper(transcoder=OrjsonTranscoder()).to_domain_event(stored)
+    with pytest.raises(UnreadableChange):
+        changes.decode_changes(b"[not json")
 
 
 def test_evolve_applies_every_class() -> None:
