@@ -35,7 +35,7 @@ def group_consumer(settings: KafkaSettings, listener: Any) -> Any:
         partition_assignment_strategy=(RangePartitionAssignor,),
         allow_auto_create_topics=False,
         exclude_internal_topics=True,
-        **_membership_options(),
+        **_membership_options(settings.session_timeout_ms),
         **_fetch_options(),
         **_connection_options(),
     )
@@ -93,9 +93,9 @@ def producer(settings: KafkaSettings, role: str) -> Any:
     )
 
 
-def _membership_options() -> dict[str, Any]:
+def _membership_options(session_timeout_ms: int) -> dict[str, Any]:
     return {
-        "session_timeout_ms": limits.SESSION_TIMEOUT_MS,
+        "session_timeout_ms": session_timeout_ms,
         "heartbeat_interval_ms": limits.HEARTBEAT_INTERVAL_MS,
         "max_poll_interval_ms": limits.MAX_POLL_INTERVAL_MS,
         "max_poll_records": limits.BATCH_RECORDS_MAX,

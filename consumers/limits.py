@@ -28,6 +28,11 @@ FETCH_MAX_WAIT_MS = 200
 # --- Group membership -------------------------------------------------------------------------
 # Heartbeats run on kafka-python's I/O thread; a SIGKILLed member is noticed after the session.
 SESSION_TIMEOUT_MS = 10_000
+# CPA_KAFKA_SESSION_TIMEOUT_MS may lengthen it for static members (a restarted pod keeps its
+# partitions if it rejoins within the session): from the brokers' default minimum
+# (group.min.session.timeout.ms) to five minutes, the longest a dead member's partitions wait.
+SESSION_TIMEOUT_MS_MIN = 6_000
+SESSION_TIMEOUT_MS_MAX = 300_000
 HEARTBEAT_INTERVAL_MS = 2_000
 # The longest a batch may take, retries of an unavailable store included (see RECOVERY_*).
 MAX_POLL_INTERVAL_MS = 600_000
@@ -77,7 +82,12 @@ PUBLISH_PAGE_NOTIFICATIONS_MAX = 1_000
 PUBLISH_IDLE_WAIT_S = 0.5
 # Person keys remembered for the events' originators (one read each when forgotten).
 PUBLISH_PERSON_KEYS_MAX = 50_000
+# A partition held for a cross-shard merge in flight (`consumers.crossing.HOLD`) is read again
+# after this pause, so that waiting for the transfer does not spin on the broker and database.
+HOLD_WAIT_MS = 20
 
 assert SESSION_TIMEOUT_MS >= 3 * HEARTBEAT_INTERVAL_MS, "three heartbeats per session"
+assert SESSION_TIMEOUT_MS_MIN >= 3 * HEARTBEAT_INTERVAL_MS, "three heartbeats per session"
+assert SESSION_TIMEOUT_MS_MIN <= SESSION_TIMEOUT_MS <= SESSION_TIMEOUT_MS_MAX
 assert FETCH_MAX_WAIT_MS < REQUEST_TIMEOUT_MS < CONNECTIONS_MAX_IDLE_MS, "kafka-python requires"
 assert RECOVERY_BACKOFF_MAX_S * RECOVERY_ATTEMPTS_MAX * 1000 < MAX_POLL_INTERVAL_MS

@@ -21,6 +21,10 @@ from consumers.batch import Partition
 from ledger.outcomes import MessageOutcome
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_PATH = "/metrics"
+# Liveness (deploy/k8s/consume.yaml): the process is up and answers on its port.
+HEALTH_PATH = "/healthz"
+HEALTH_BODY = b'{"status":"ok"}'
 
 
 class Metrics:
@@ -148,16 +152,20 @@ def log(stream: TextIO, event: str, **fields: Any) -> None:
 
 
 def serve(metrics: Metrics, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """Serve `GET /metrics` on a daemon thread; the caller shuts the server down."""
+    """Serve `GET /metrics` and `GET /healthz` on a daemon thread; the caller shuts it down."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path != "/metrics":
+            if self.path == METRICS_PATH:
+                self._answer(metrics.prometheus().encode("utf-8"), PROMETHEUS_CONTENT_TYPE)
+            elif self.path == HEALTH_PATH:
+                self._answer(HEALTH_BODY, "application/json")
+            else:
                 self.send_error(404)
-                return
-            body = metrics.prometheus().encode("utf-8")
+
+        def _answer(self, body: bytes, content_type: str) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

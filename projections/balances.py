@@ -22,6 +22,7 @@ from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
 from projections.model import Projected
 from projections.pending import PendingYears
+from projections.running import RUNNING_COLUMNS, Timeline, grant_days
 from projections.schema import Names
 from projections.tracker import PersonTracker
 
@@ -102,6 +103,7 @@ class BalancesProjection:
         self.superseded_people: list[tuple[str, str]] = []  # absorbed persons' rows
         self.accounts: dict[str, tuple[int, str, bytes]] = {}
         self.history: list[tuple[str, int, str, bytes]] = []
+        self.running: list[tuple[str, str, int, str, str]] = []
         self.years: list[tuple[int, str, int, str]] = []
         self.touched: set[str] = set()  # persons whose cached balance document is now stale
 
@@ -129,16 +131,20 @@ class BalancesProjection:
         if extra is None:
             # What the previous event left, recomputed from the state: a restarted runner
             # writes exactly what an uninterrupted one writes. A new account has written nothing.
-            extra = {"derived": [], "document": b"", "pending": PendingYears()} \
+            extra = {"derived": [], "document": b"", "pending": PendingYears(),
+                     "timeline": Timeline(self.euro_switch)} \
                 if event.originator_version == 1 else self._written(before)
         extra["pending"].forget_stale(getattr(event, "changes", ()), before)
         state = item.after()
         self.tracker.extra[event.originator_id] = extra
         self.touched.add(state.person_key)
-        self._own_postings(event, notification_id, state.person_key, recorded_at)
+        timeline: Timeline = extra["timeline"]
+        self._own_postings(event, notification_id, state.person_key, recorded_at, timeline)
         if self._may_derive(getattr(event, "changes", ())):
             self._derived(state, extra, notification_id, recorded_at)
         self._account(state, extra, notification_id, recorded_at)
+        self.running.extend((state.person_key, day, notification_id, recorded_at, totals)
+                            for day, totals in timeline.settle(grant_days(state.grants)))
 
     def _may_derive(self, changes: Iterable[Change]) -> bool:
         """Whether these changes can alter the derived lines: those come from the balances at
@@ -157,14 +163,16 @@ class BalancesProjection:
 
     def _written(self, state: PersonState) -> dict[str, Any]:
         pending = PendingYears()
+        derived = fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived
         return {
-            "derived": fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived,
+            "derived": derived,
             "document": orjson.dumps(account_document(state, self.parameters, pending)),
             "pending": pending,
+            "timeline": Timeline.of(state, derived, self.euro_switch),
         }
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
-                      recorded_at: str) -> None:
+                      recorded_at: str, timeline: Timeline) -> None:
         changes = stamped(getattr(event, "changes", ()), recorded_at)
         line = 0
         for change in changes:
@@ -172,8 +180,11 @@ class BalancesProjection:
                 line += 1
                 self._add(_row(notification_id, person_key, line, change.posting,
                                recorded_at, False))
+                timeline.add(change.posting, derived=False)
             elif isinstance(change, Absorbed):
                 line = self._absorbed(change, notification_id, person_key, recorded_at, line)
+                for posting in change.state["postings"]:
+                    timeline.add(posting, derived=False)
             elif isinstance(change, StatusChanged) and change.merged_into:
                 self._supersede(person_key, recorded_at, derived_only=False)
 
@@ -205,9 +216,12 @@ class BalancesProjection:
             return
         extra["derived"] = derived
         self._supersede(state.person_key, recorded_at, derived_only=True)
+        timeline: Timeline = extra["timeline"]
+        timeline.drop_derived()
         for number, posting in enumerate(derived, start=DERIVED_LINE_OFFSET):
             self._add(_row(notification_id, state.person_key, number, posting, recorded_at,
                            True))
+            timeline.add(posting, derived=True)
 
     def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
                  recorded_at: str) -> None:
@@ -239,24 +253,25 @@ class BalancesProjection:
         postings = names.table("postings")
         self._supersede_earlier_pages(curs, postings)
         copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
-        if self.accounts:
-            keys, numbers, times, documents = zip(
-                *((key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()),
-                strict=True)
-            curs.execute(
-                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
-                    " SELECT k, n, at, d::jsonb FROM unnest(%s::text[], %s::bigint[],"
-                    " %s::timestamptz[], %s::text[]) AS t(k, n, at, d)"
-                    " ON CONFLICT (person_key) DO UPDATE SET"
-                    " notification_id = excluded.notification_id,"
-                    " recorded_at = excluded.recorded_at, document = excluded.document")
-                .format(names.table("accounts")),
-                (list(keys), list(numbers), list(times), list(documents)))
         copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
+        if self.accounts:
+            # Each person's latest document of the page, from the history rows just written:
+            # sent and parsed once, not twice.
+            curs.execute(
+                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
+                    " SELECT h.person_key, h.notification_id, h.recorded_at, h.document"
+                    " FROM unnest(%s::text[], %s::bigint[]) AS t(k, n) JOIN {} AS h"
+                    " ON h.person_key = t.k AND h.notification_id = t.n"
+                    " ON CONFLICT (person_key) DO UPDATE SET"
+                    " notification_id = excluded.notification_id,"
+                    " recorded_at = excluded.recorded_at, document = excluded.document")
+                .format(names.table("accounts"), names.table("account_history")),
+                (list(self.accounts), [n for n, _, _ in self.accounts.values()]))
         copy_rows(curs, names.table("closed_years"),
                   "year, credited_on, notification_id, recorded_at", self.years)
+        copy_rows(curs, names.table("running_balances"), RUNNING_COLUMNS, self.running)
         if self.touched:
             invalidate(curs, names, sorted(self.touched))
         self.reset()

@@ -14,7 +14,7 @@ REBUILD_SUFFIX = "__next"
 # Read model name -> its tables. `balances` and `postings` are one projection: the postings
 # (with effective date, recording time and derived lines) and the account documents.
 PROJECTIONS: dict[str, tuple[str, ...]] = {
-    "balances": ("postings", "accounts", "account_history", "closed_years"),
+    "balances": ("postings", "accounts", "account_history", "closed_years", "running_balances"),
     "accruals": ("accruals",),
     "audit_chain": ("audit_chain", "person_chain"),
     "statistics": ("statistics",),
@@ -45,6 +45,13 @@ _DDL: dict[str, str] = {
         "CREATE TABLE IF NOT EXISTS {table} (person_key text NOT NULL,"
         " notification_id bigint NOT NULL, recorded_at timestamptz NOT NULL,"
         " document jsonb NOT NULL, PRIMARY KEY (person_key, notification_id))"
+    ),
+    # See `projections.running`: one index lookup answers a balance as of a date, as known at
+    # a time (the primary key's order is the lookup's).
+    "running_balances": (
+        "CREATE TABLE IF NOT EXISTS {table} (person_key text NOT NULL, effective_on date NOT NULL,"
+        " notification_id bigint NOT NULL, recorded_at timestamptz NOT NULL, totals jsonb NOT NULL,"
+        " PRIMARY KEY (person_key, effective_on, notification_id))"
     ),
     "closed_years": (
         "CREATE TABLE IF NOT EXISTS {table} (year integer PRIMARY KEY, credited_on date NOT NULL,"

@@ -15,9 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 INSTALL_TIMEOUT_S = 1_200
+# One apt-get at a time in this process: the test session installs packages from several threads
+# (its servers and these programs warm up together), and dpkg takes a lock of its own.
+APT_LOCK = threading.Lock()
 # program -> (Debian package, where Debian puts it)
 PROGRAMS = {
     "chromium": ("chromium", "/usr/bin/chromium"),
@@ -49,6 +53,12 @@ def ensure(program: str, install: bool | None = None) -> str:
     if not allowed or os.geteuid() != 0:
         raise MissingProgram(f"{program} not found: install the Debian package {package} "
                              f"(`sudo apt-get install -y {package}`), or run as root")
+    with APT_LOCK:
+        # Another thread may have installed it while we waited.
+        return find(program) or _install(program, package)
+
+
+def _install(program: str, package: str) -> str:
     print(f"{program} not found; installing {package} with apt-get", file=sys.stderr)
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update"],

@@ -39,6 +39,11 @@ READY_LAG_MAX_EVENTS_DEFAULT = 10_000
 CLOSE_JOBS_REMEMBERED_MAX = 100
 CLOSE_POLL_SECONDS = 0.05
 
+# Request log lines are written in batches: at most this long after the request, or as soon as
+# this many wait (see `observability.AccessLog`).
+ACCESS_LOG_FLUSH_SECONDS = 0.05
+ACCESS_LOG_LINES_MAX = 256
+
 # Graceful shutdown: seconds uvicorn waits for requests in flight after SIGTERM.
 GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS = 30
 # Idle keep-alive connections are closed after this many seconds.
@@ -52,8 +57,9 @@ READ_POOL_CONNECTIONS_MAX = 8
 READ_POOL_WAIT_SECONDS = 5.0
 READ_CONNECT_TIMEOUT_SECONDS = 10
 READ_STATEMENT_TIMEOUT_MS = 5_000
-# The cached balance reads' own asynchronous connections, per worker process (see `fastreads`).
-CACHED_READ_POOL_CONNECTIONS_MIN = 2
+# The cached and dated balance reads' own asynchronous connections, per worker process (see
+# `fastreads`, `readconnections`): made at start-up (or, if the store does not answer yet,
+# when first needed).
 CACHED_READ_POOL_CONNECTIONS_MAX = 8
 # Threads per worker process running ledger calls (reads, writes) off the event loop.
 WORKER_THREADS_MAX = READ_POOL_CONNECTIONS_MAX

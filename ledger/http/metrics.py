@@ -29,6 +29,9 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                            5.0, 10.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"
+# (route, method, status) label sets whose samples are remembered for the next request (the
+# labelled lookup costs as much as the increment); clients choose methods, so it is bounded.
+REMEMBERED_LABEL_SETS_MAX = 256
 
 
 class Metrics:
@@ -48,14 +51,22 @@ class Metrics:
             "cpa_projection_lag_events",
             "Events recorded but not yet in the read models (0 on the embedded default)",
             registry=self.registry, multiprocess_mode="mostrecent")
+        self.request_samples: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     @classmethod
     def from_environment(cls) -> Metrics:
         return cls(os.environ.get(MULTIPROCESS_VARIABLE) or None)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        samples = self.request_samples.get((route, method, status))
+        if samples is None:
+            samples = (self.requests.labels(route, method, str(status)),
+                       self.latency.labels(route, method))
+            if len(self.request_samples) < REMEMBERED_LABEL_SETS_MAX:
+                self.request_samples[(route, method, status)] = samples
+        counted, timed = samples
+        counted.inc()
+        timed.observe(seconds)
 
     def count_outcomes(self, results: Iterable[Result]) -> None:
         for result in results:

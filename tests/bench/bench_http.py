@@ -7,12 +7,15 @@ Starts its own PostgreSQL (unless --database-url), loads the demo careers of `--
 persons through the ledger and projects them, starts `cpa-ledger serve --workers W` and a bare
 Starlette app under the same uvicorn settings, and drives each with `wrk` (a second process,
 installed with apt-get when missing, as root) for `--seconds`: random persons,
-GET /v1/persons/{person}/balances with a read token, first with `as_of` (a date: computed
-from the read-model tables on every read), then, after storing today's document of every
-person, without it (today's cached document: one primary-key lookup). Prints requests/s and
-p50/p99 latency of each and of the bare app, then where one balance read spends its time: the
-service's /healthz (the HTTP stack without the store) measured the same way, and a cProfile of
-the computed read in-process. `tests.bench.scale` reuses `measure_service` and `measure_bare`.
+GET /v1/persons/{person}/balances with a read token, first with `as_of` (a date: the account
+document and one index lookup of the running totals on every read), then, after storing
+today's document of every person, without it (today's cached document: one primary-key
+lookup). Prints requests/s and p50/p99 latency of each and of the bare app (a JSON document;
+and the stored document read by Starlette and psycopg_pool alone: what this machine allows a
+cached read), then where one balance read spends its time: the service's /healthz (the HTTP
+stack without the store) measured the same way, and a cProfile of the computed read
+in-process. `tests.bench.scale` reuses `measure_service`, `measure_bare` and
+`measure_bare_database`.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,17 +54,25 @@ import schemas
 from deploy.local import postgres as local_postgres
 from ledger import ingest
 from ledger.demo import DemoSettings, generate
+from ledger.http.readpool import conninfo_of
 from ledger.http.responses import JSONResponse
 from ledger.http.service import LedgerService
 from ledger.http.settings import HttpSettings
+from ledger.identity import normalise
+from projections.documents import select_cached
 from projections.runner import Runner, live_names
+from projections.schema import Names
 from tests.http import server as servers
 
 WRK_THREADS = 2
 PROFILED_READS = 2_000
 PROFILE_LINES = 14
 BARE_PATH = "/bare"
+BARE_DATABASE_PATH = "/bare-db"
 BARE_APP = "tests.bench.bench_http:bare_app"
+# The store the bare app's PostgreSQL lookup reads (unset: no such route).
+BARE_DATABASE_VARIABLE = "CPA_BENCH_BARE_DATABASE_URL"
+BARE_DATABASE_CONNECTIONS = 8
 BARE_DOCUMENT: dict[str, object] = {
     "person": "184037512345690", "as_of": "2026-01-01", "known_at": None, "status": "open",
     "in_arrears": False,
@@ -79,12 +93,39 @@ class Figures:
 
 
 def bare_app() -> Starlette:
-    """The floor: Starlette and uvicorn answering a JSON document, no store, no auth."""
+    """The floor: Starlette and uvicorn answering a JSON document, no store, no auth; and,
+    when BARE_DATABASE_VARIABLE names a store, the stored balance document of `?key=` read
+    the plain way (psycopg_pool, one prepared lookup): no auth, log, metrics or ETag."""
 
     async def bare(request: Request) -> Response:
         return JSONResponse(BARE_DOCUMENT)
 
-    return Starlette(routes=[Route(BARE_PATH, bare)])
+    url = os.environ.get(BARE_DATABASE_VARIABLE)
+    if url is None:
+        return Starlette(routes=[Route(BARE_PATH, bare)])
+    schema = parse_qs(urlsplit(url).query)["schema"][0]
+    statement = select_cached(Names(schema)).as_bytes(None)
+    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
+        conninfo_of(url), open=False, min_size=BARE_DATABASE_CONNECTIONS,
+        max_size=BARE_DATABASE_CONNECTIONS, kwargs={"autocommit": True})
+
+    async def bare_database(request: Request) -> Response:
+        async with pool.connection() as connection:
+            cursor = await connection.execute(
+                statement, (request.query_params["key"], dt.date.today()), prepare=True)
+            row = await cursor.fetchone()
+        return Response(b"{}" if row is None else bytes(row[0]), media_type="application/json")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pool.open()
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return Starlette(routes=[Route(BARE_PATH, bare), Route(BARE_DATABASE_PATH, bare_database)],
+                     lifespan=lifespan)
 
 
 @contextmanager
@@ -168,14 +209,17 @@ def _milliseconds(text: str) -> float:
 
 
 @contextmanager
-def bare_server(workers: int, log: Path) -> Iterator[str]:
+def bare_server(workers: int, log: Path, database_url: str | None = None) -> Iterator[str]:
     port = servers.free_port()
     command = [sys.executable, "-m", "uvicorn", BARE_APP, "--factory",
                "--port", str(port), "--workers", str(workers), "--no-access-log",
                "--log-level", "warning", "--no-server-header"]
+    environment = {k: v for k, v in os.environ.items() if k != BARE_DATABASE_VARIABLE}
+    if database_url is not None:
+        environment[BARE_DATABASE_VARIABLE] = database_url
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=servers.ROOT, stdout=output,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, env=environment)
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait(base_url + BARE_PATH)
@@ -240,7 +284,9 @@ def measure(arguments: argparse.Namespace, url: str, persons: list[str]) -> list
         served, _ = measure_service(url, persons, arguments.workers, arguments.seconds,
                                     arguments.connections, folder)
         bare = measure_bare(arguments.workers, arguments.seconds, arguments.connections, folder)
-    return [*served, bare]
+        bare_database = measure_bare_database(url, persons, arguments.workers,
+                                              arguments.seconds, arguments.connections, folder)
+    return [*served, bare, bare_database]
 
 
 def measure_service(url: str, persons: list[str], workers: int, seconds: int,
@@ -277,6 +323,21 @@ def measure_service(url: str, persons: list[str], workers: int, seconds: int,
 def measure_bare(workers: int, seconds: int, connections: int, folder: Path) -> Figures:
     with bare_server(workers, folder / "bare.log") as base_url:
         return run_wrk("bare Starlette JSON", base_url, wrk_script(folder, [BARE_PATH], None),
+                       seconds, connections)
+
+
+def measure_bare_database(url: str, persons: list[str], workers: int, seconds: int,
+                          connections: int, folder: Path) -> Figures:
+    """The bare app's lookup of today's stored documents (after `measure_service`'s `warm`):
+    what Starlette and psycopg alone make of the cached read on this machine."""
+    service = LedgerService.build(_settings(url))
+    try:
+        keys = [service.ledger.person_key(normalise(person)) for person in persons]
+    finally:
+        service.close()
+    paths = [f"{BARE_DATABASE_PATH}?key={key}" for key in keys]
+    with bare_server(workers, folder / "bare-db.log", url) as base_url:
+        return run_wrk("bare Starlette + PostgreSQL", base_url, wrk_script(folder, paths, None),
                        seconds, connections)
 
 

@@ -17,7 +17,8 @@ of its own so that its peak RSS is its own:
 - for the project: msg/s per year of `published_at` (the demo's yearly waves) and the late/early
   ratio ("constant": within 1.5x), each `accrual.year.closed` timed with its persons settled,
   projection catch-up and `rebuild` events/s, HTTP reads under wrk (today's balance, `as_of`,
-  /healthz, and a bare Starlette endpoint as reference) with p50/p99, and one
+  /healthz, and two bare references: a Starlette JSON endpoint, and Starlette with psycopg_pool
+  reading the stored document) with p50/p99, and one
   `cpa-ledger consume` draining a Kafka backlog of `--kafka-messages` demo messages.
 
 Progress goes to stderr, the table to stdout. Not collected by pytest.

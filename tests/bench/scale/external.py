@@ -32,7 +32,8 @@ class Http:
 
 
 def http_stage(database_url: str, persons: list[str], seconds: int) -> Http:
-    """Balances today and `as_of`, /healthz, and the bare reference, under wrk."""
+    """Balances today and `as_of`, /healthz, and the bare references (a JSON document, and a
+    stored document read by Starlette and psycopg alone), under wrk."""
     bench_http.ensure_wrk()
     http = Http(HTTP_WORKERS, HTTP_CONNECTIONS, seconds)
     with tempfile.TemporaryDirectory() as name:
@@ -40,7 +41,9 @@ def http_stage(database_url: str, persons: list[str], seconds: int) -> Http:
         served, peaks = bench_http.measure_service(database_url, persons, HTTP_WORKERS, seconds,
                                                    HTTP_CONNECTIONS, folder)
         bare = bench_http.measure_bare(HTTP_WORKERS, seconds, HTTP_CONNECTIONS, folder)
-    http.figures = [*served, bare]
+        bare_database = bench_http.measure_bare_database(
+            database_url, persons, HTTP_WORKERS, seconds, HTTP_CONNECTIONS, folder)
+    http.figures = [*served, bare, bare_database]
     http.peak_rss_mib = {name: kib / KIB_PER_MIB for name, kib in peaks.items()}
     return http
 
