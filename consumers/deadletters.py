@@ -35,6 +35,7 @@ from kafka.errors import KafkaError
 
 from consumers import limits
 from consumers.batch import Entry, InboundRecord, Partition, ledger_key, parse
+from ledger.outcomes import MessageOutcome
 from ledger.storage import Receipt
 
 Key = tuple[str, str]
@@ -81,7 +82,7 @@ class DeadLetter:
 def dead_letters(pairs: Iterable[tuple[Entry, Outcome]]) -> list[DeadLetter]:
     """The rejected records among (entry, outcome) pairs, in order."""
     return [DeadLetter(entry.record, outcome.reason or "rejected", outcome.detail)
-            for entry, outcome in pairs if outcome.outcome == "rejected"]
+            for entry, outcome in pairs if outcome.outcome is MessageOutcome.REJECTED]
 
 
 def attribute(

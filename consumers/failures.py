@@ -6,7 +6,7 @@ import threading
 from typing import TextIO
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
+from eventsourcing.persistence import InterfaceError, OperationalError
 from kafka.errors import KafkaError
 
 from consumers import limits
@@ -26,20 +26,11 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-# A known race, not a bug of ours: the ledger writes the tracking rows after its `executemany`
-# calls on the same cursor in psycopg's pipeline mode; when the tracking upsert waits on a row
-# lock (the previous owner of the partition, SIGKILLed, still holds it until PostgreSQL notices),
-# psycopg hands back the previous INSERT's result (or none) and eventsourcing raises one of
-# these. The transaction is rolled back, so a retry is exact. (Fix in ledger/postgres.py: sync
-# the pipeline before each tracking upsert.)
-STALE_PIPELINE_RESULTS = ("the last operation didn't produce records", "no result available")
-
-
 def is_transient(error: BaseException) -> bool:
-    """Whether the error is an operating one, retried after a backoff."""
-    if isinstance(error, TRANSIENT_ERRORS):
-        return True
-    return isinstance(error, ProgrammingError) and str(error).startswith(STALE_PIPELINE_RESULTS)
+    """Whether the error is an operating one, retried after a backoff: by its type alone (the
+    recorder turns the pipeline's lost tracking result into `TrackingResultLost`, an
+    `OperationalError`)."""
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 def backoff_s(attempt: int) -> float:

@@ -82,6 +82,9 @@ PUBLISH_PAGE_NOTIFICATIONS_MAX = 1_000
 PUBLISH_IDLE_WAIT_S = 0.5
 # Person keys remembered for the events' originators (one read each when forgotten).
 PUBLISH_PERSON_KEYS_MAX = 50_000
+# A partition held for a cross-shard merge in flight (`consumers.crossing.HOLD`) is read again
+# after this pause, so that waiting for the transfer does not spin on the broker and database.
+HOLD_WAIT_MS = 20
 
 assert SESSION_TIMEOUT_MS >= 3 * HEARTBEAT_INTERVAL_MS, "three heartbeats per session"
 assert SESSION_TIMEOUT_MS_MIN >= 3 * HEARTBEAT_INTERVAL_MS, "three heartbeats per session"

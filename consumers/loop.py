@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -37,6 +37,7 @@ from consumers.batch import (
     transactions,
     unseen,
 )
+from consumers.crossing import HOLD, Crossing, Unit
 from consumers.deadletters import DeadLetterSender, RangeReader, dead_letters, recover
 from consumers.failures import PositionsMoved, is_transient, wait_after
 from consumers.metrics import Metrics, MetricsLog, log
@@ -48,6 +49,10 @@ from consumers.positions import (
 )
 from ledger.application import ConflictingWriters, Ledger
 from ledger.batch import Result
+from ledger.cluster import Cluster
+from ledger.homes import PersonHomes
+from ledger.identity import is_valid
+from schemas import Message
 
 
 @dataclass(slots=True)
@@ -94,6 +99,10 @@ class Wiring:
     make_reader: Callable[[], RangeReader]
     metrics: Metrics
     stream: TextIO
+    # The shards' ledgers when a shard map is configured; None: `ledger` owns every partition.
+    cluster: Cluster | None = None
+    # With a shard map: what concerns other shards goes through the control topic.
+    crossing: Crossing | None = None
 
 
 class InboundLoop:
@@ -110,7 +119,11 @@ class InboundLoop:
         self.metrics = wiring.metrics
         self.stream = wiring.stream
         self.metrics_log = MetricsLog(wiring.metrics, wiring.stream)
-        self.store = PositionStore(wiring.ledger)
+        self.cluster = wiring.cluster or Cluster.single(wiring.ledger)
+        # Each partition's positions live in its shard, with its events.
+        self.stores = {shard.name: PositionStore(ledger) for shard, ledger in self.cluster}
+        self.crossing = wiring.crossing
+        self.homes = {shard.name: PersonHomes(ledger) for shard, ledger in self.cluster}
         self.partitions: dict[Partition, PartitionState] = {}
         self.reader: RangeReader | None = None
         # Assigned partitions not positioned from the database yet: their records are dropped.
@@ -162,7 +175,8 @@ class InboundLoop:
         for _ in range(limits.BATCH_FILL_POLLS_MAX):
             room = self.batch_records_max - len(records)
             polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=room)
-            records += [InboundRecord(r.topic, r.partition, r.offset, r.key, r.value)
+            records += [InboundRecord(r.topic, r.partition, r.offset, r.key, r.value,
+                                      tuple(r.headers or ()))
                         for batch in polled.values() for r in batch]
             if not polled or len(records) >= self.batch_records_max:
                 break
@@ -191,7 +205,7 @@ class InboundLoop:
         owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         self.pending &= owned
         wanted = [partition for partition in partitions if partition in owned]
-        for partition, stored in self.store.read(wanted).items():
+        for partition, stored in self.read_positions(wanted).items():
             watermark = self.recover(partition, stored)
             self.partitions[partition] = PartitionState(stored.recorded, watermark, watermark)
             where = TopicPartition(*partition)
@@ -213,35 +227,115 @@ class InboundLoop:
             return stored.dead_letters
         if self.reader is None:
             self.reader = self.make_reader()
-        letters = recover(self.reader, self.ledger.app.ledger_recorder, partition, bounds)
+        recorder = self.ledger_of(partition).app.ledger_recorder
+        letters = recover(self.reader, recorder, partition, bounds)
         self.sender.send(letters)
-        self.store.confirm_dead_letters({partition: bounds[1]})
+        self.store_of(partition).confirm_dead_letters({partition: bounds[1]})
         self.metrics.count("recoveries")
         self.metrics.count("dead_letters", len(letters))
         log(self.stream, "recovered", partition=f"{partition[0]}:{partition[1]}",
             start=bounds[0], end=bounds[1], dead_letters=len(letters))
         return bounds[1]
 
+    # Shards: each partition's records, outcomes and positions go to the database owning it.
+
+    def ledger_of(self, partition: Partition) -> Ledger:
+        return self.cluster.of_partition(partition[1])
+
+    def store_of(self, partition: Partition) -> PositionStore:
+        return self.stores[self.cluster.shard_of_partition(partition[1]).name]
+
+    def by_shard(self, partitions: Iterable[Partition]) -> dict[str, list[Partition]]:
+        grouped: dict[str, list[Partition]] = {}
+        for partition in partitions:
+            grouped.setdefault(self.cluster.shard_of_partition(partition[1]).name,
+                               []).append(partition)
+        return grouped
+
+    def read_positions(self, partitions: Iterable[Partition]) -> dict[Partition, Stored]:
+        stored: dict[Partition, Stored] = {}
+        for name, owned in self.by_shard(partitions).items():
+            stored.update(self.stores[name].read(owned))
+        return stored
+
+    def shard_runs(self, records: list[InboundRecord]) -> list[list[InboundRecord]]:
+        """The records of each shard, in their order (partitions are independent)."""
+        runs: dict[str, list[InboundRecord]] = {}
+        for record in records:
+            runs.setdefault(self.cluster.shard_of_partition(record.partition).name,
+                            []).append(record)
+        return list(runs.values())
+
     # Recording.
 
     def process(self, records: list[InboundRecord]) -> None:
         started = time.perf_counter()
         outcomes: list[str] = []
-        for transaction in transactions(parse(records)):
-            results = self.record(transaction)
-            outcomes += [result.outcome for result in results]
-            self.send_dead_letters(transaction, results)
+        for run in self.shard_runs(records):
+            held: set[Partition] = set()
+            for unit in self.units(parse(run)):
+                entries = [entry for entry in unit.entries if entry.record.where not in held]
+                if not entries:
+                    continue
+                if unit.kind == HOLD:
+                    held.add(self.hold(entries[0].record.where))
+                    time.sleep(limits.HOLD_WAIT_MS / 1000)
+                    continue
+                if unit.kind is not None:
+                    outcomes += [result.outcome for result in self.cross(unit)]
+                    continue
+                for transaction in transactions(entries):
+                    results = self.record(transaction)
+                    outcomes += [result.outcome for result in results]
+                    self.send_dead_letters(transaction, results)
         self.commit_hints()
         self.metrics.batch_recorded(outcomes, time.perf_counter() - started)
         self.update_lag()
 
+    def units(self, entries: list[Entry]) -> Iterator[Unit]:
+        """One shard's entries: runs recorded here, and those for other shards on their own."""
+        if self.crossing is None or not entries:
+            yield Unit(None, entries)
+            return
+        where = entries[0].record.where
+        yield from self.crossing.units(self.ledger_of(where),
+                                       self.cluster.shard_of_partition(where[1]).name, entries)
+
+    def hold(self, partition: Partition) -> Partition:
+        """Leave the partition at its recorded position: positioned again from the database
+        at the next step, it is read again from there (its record waits for a merge's
+        transfer, milliseconds to seconds)."""
+        self.partitions.pop(partition, None)
+        self.pending.add(partition)
+        self.metrics.count("holds")
+        return partition
+
+    def cross(self, unit: Unit) -> list[Result]:
+        """An entry for other shards: handled, with both of its partition's tracking rows
+        moved past it in the same transaction (there is nothing to dead-letter)."""
+        assert self.crossing is not None
+        record = unit.entries[0].record
+        state = self.partitions[record.where]
+        assert state.stored == state.recorded, "dead letters are confirmed before a crossing"
+        after = record.offset + 1
+        trackings = recorded_trackings({record.where: after}) + dead_letter_trackings(
+            {record.where: after})
+        results = self.crossing.handle(unit, self.ledger_of(record.where), trackings)
+        state.recorded = state.confirmed = state.stored = after
+        return results
+
     def record(self, transaction: list[Entry]) -> list[Result]:
-        """One `Ledger.ingest` call: one database transaction with the positions."""
+        """One `Ledger.ingest` call on the shard of the transaction's partitions: one database
+        transaction with the positions."""
         recorded = next_offsets(transaction)
         watermarks = self.watermarks_to_store(first_offsets(transaction))
         trackings = recorded_trackings(recorded) + dead_letter_trackings(watermarks)
+        where = transaction[0].record.where
+        ledger = self.ledger_of(where)
+        # Before the batch (see `ledger.homes` for why a row may precede its person).
+        self.homes[self.cluster.shard_of_partition(where[1]).name].note(persons(transaction))
         try:
-            results = self.ledger.ingest(
+            results = ledger.ingest(
                 [entry.item for entry in transaction],
                 fallback_keys=[entry.fallback_key for entry in transaction],
                 trackings=trackings, channel="kafka")
@@ -269,7 +363,7 @@ class InboundLoop:
 
     def positions_moved(self) -> bool:
         """Whether the database holds positions this loop did not write (another member)."""
-        stored = self.store.read(self.partitions)
+        stored = self.read_positions(self.partitions)
         return any((stored[p].recorded, stored[p].dead_letters) != (state.recorded, state.stored)
                    for p, state in self.partitions.items())
 
@@ -288,7 +382,8 @@ class InboundLoop:
         ahead = {partition: state.confirmed for partition, state in self.partitions.items()
                  if state.confirmed is not None
                  and (state.stored is None or state.confirmed > state.stored)}
-        self.store.confirm_dead_letters(ahead)
+        for name, partitions in self.by_shard(ahead).items():
+            self.stores[name].confirm_dead_letters({p: ahead[p] for p in partitions})
         for partition, offset in ahead.items():
             self.partitions[partition].stored = offset
 
@@ -338,3 +433,10 @@ class InboundLoop:
         if self.reader is not None:
             self.reader.close()
         self.sender.close()
+
+
+def persons(entries: Iterable[Entry]) -> set[str]:
+    """The valid person identifiers of these entries' messages."""
+    return {entry.item.person for entry in entries
+            if isinstance(entry.item, Message) and entry.item.person is not None
+            and is_valid(entry.item.person)}

@@ -18,6 +18,7 @@ import orjson
 
 from consumers import limits
 from consumers.batch import Partition
+from ledger.outcomes import MessageOutcome
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_PATH = "/metrics"
@@ -89,7 +90,7 @@ class Metrics:
 def _outcome_lines(outcomes: Counter[str]) -> list[str]:
     lines = ["# HELP cpa_consumer_messages_total Messages recorded, by outcome.",
              "# TYPE cpa_consumer_messages_total counter"]
-    for outcome in ("accepted", "duplicate", "rejected"):
+    for outcome in MessageOutcome:
         lines.append(f'cpa_consumer_messages_total{{outcome="{outcome}"}} {outcomes[outcome]}')
     return lines
 

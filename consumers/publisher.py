@@ -27,14 +27,15 @@ from consumers.failures import is_transient, wait_after
 from consumers.metrics import Metrics, log
 from consumers.positions import process_recorder
 from ledger.application import Ledger
+from ledger.changes import Absorbed, AnyChange, Change, OrderPlaced, OrderUpdated, Posted
 from ledger.domain import PersonAccount
 
-# Change kinds sent downstream, and the record kind they become.
-PUBLISHED_KINDS: Mapping[str, str] = {
-    "posted": "posting",
-    "order_placed": "order_placed",
-    "order_updated": "order_updated",
-    "absorbed": "identity_merged",
+# Change classes sent downstream, and the record kind they become.
+PUBLISHED_KINDS: Mapping[type[Change], str] = {
+    Posted: "posting",
+    OrderPlaced: "order_placed",
+    OrderUpdated: "order_updated",
+    Absorbed: "identity_merged",
 }
 
 
@@ -54,7 +55,7 @@ def outbound_records(
 ) -> Iterator[OutboundRecord]:
     """The records of one recorded event (pure): one per posting or order change."""
     for line, change in enumerate(event.changes):
-        kind = PUBLISHED_KINDS.get(change["kind"])
+        kind = PUBLISHED_KINDS.get(type(change))
         if kind is None:
             continue
         event_id = f"{notification_id}:{line}"
@@ -66,15 +67,17 @@ def outbound_records(
         yield OutboundRecord(person_key.encode("ascii"), orjson.dumps(body), headers)
 
 
-def _payload(change: Mapping[str, Any]) -> dict[str, Any]:
-    kind = change["kind"]
-    if kind == "posted":
-        return {"posting": change["posting"]}
-    if kind == "order_placed":
-        return {"order": change["order"]}
-    if kind == "order_updated":
-        return {"order_id": change["order_id"], "fields": change["fields"]}
-    return {"absorbed_key": change["absorbed_key"]}  # the merged identifier's postings moved
+def _payload(change: AnyChange) -> dict[str, Any]:
+    match change:
+        case Posted():
+            return {"posting": change.posting}
+        case OrderPlaced():
+            return {"order": change.order}
+        case OrderUpdated():
+            return {"order_id": change.order_id, "fields": change.fields}
+        case Absorbed():
+            return {"absorbed_key": change.absorbed_key}  # its postings moved here
+    raise AssertionError(f"{change.kind} is not published")
 
 
 class PersonKeys:

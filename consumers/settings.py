@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consumers import limits
+from consumers.control import CONTROL_TOPIC
 from ledger.config import ConfigurationError, Settings, Variable
 
 DEAD_LETTER_TOPIC = "cpa.feed.dlq.v1"
@@ -26,6 +27,9 @@ VARIABLES = (
              "dead-letter topic: rejected inbound records, with reason headers"),
     Variable("CPA_KAFKA_POSTINGS_TOPIC", POSTINGS_TOPIC,
              "outbound topic: every posting and order decision"),
+    Variable("CPA_KAFKA_CONTROL_TOPIC", CONTROL_TOPIC,
+             "with a shard map: the topic through which shards pass year closes, merges and "
+             "forwarded messages (as many partitions as the inbound topics)"),
     Variable("CPA_KAFKA_CLIENT_ID", None, "Kafka client id (default cpa-ledger-HOST-PID)"),
     Variable("CPA_METRICS_PORT", None,
              "serve the consumer's metrics in Prometheus text format on this port (unset: none)"),
@@ -45,6 +49,7 @@ class KafkaSettings:
     client_id: str
     metrics_port: int | None
     session_timeout_ms: int = limits.SESSION_TIMEOUT_MS
+    control_topic: str = CONTROL_TOPIC
 
     @classmethod
     def from_environment(
@@ -66,6 +71,7 @@ class KafkaSettings:
             client_id=values.get("CPA_KAFKA_CLIENT_ID")
             or f"cpa-ledger-{socket.gethostname()}-{os.getpid()}",
             metrics_port=_port(values.get("CPA_METRICS_PORT")),
+            control_topic=values.get("CPA_KAFKA_CONTROL_TOPIC") or CONTROL_TOPIC,
         )
 
 

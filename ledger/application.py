@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Tracking, Transcoder
 
 from ledger import limits, postgres
 from ledger.batch import Batch, Result
+from ledger.changes import Absorbed, Change, FactRecorded, from_builtins
 from ledger.clock import Clock, system_clock
 from ledger.config import Settings
 from ledger.decide import decide, merge, reconcile_everything
@@ -31,19 +32,21 @@ from ledger.domain import (
     start_calendar,
 )
 from ledger.identity import InvalidPerson, aggregate_id, person_key
+from ledger.outcomes import MessageOutcome, Reason, reason_of
 from ledger.parameters import Parameters
 from ledger.parameters import load as load_parameters
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming, Outcome, Rejected
 from ledger.rules.cpf import year_of_fact
-from ledger.state import PersonState
+from ledger.state import PersonState, fact_year
 from ledger.storage import BatchRecords, LedgerRecorder, LedgerSQLiteRecorder, Receipt
 from ledger.store_identity import open_identity
-from ledger.transcoder import OrjsonTranscoder
+from ledger.transcoder import LedgerMapper, OrjsonTranscoder
 from schemas import Message, Rejection
 
 Item = Message | Rejection
 YEAR_CLOSE_TYPE = "accrual.year.closed"
+REJECTED = MessageOutcome.REJECTED
 T = TypeVar("T")
 
 
@@ -72,6 +75,9 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return LedgerMapper(transcoder=self.construct_transcoder())
 
     @property
     def ledger_recorder(self) -> LedgerRecorder:
@@ -188,42 +194,46 @@ class Ledger:
             if prior is not None:
                 self._repeat(batch, key, item, prior, channel)
             elif isinstance(item, Rejection):
-                self._receipt(batch, key, item.digest, "rejected", item.reason, item.detail,
-                              None, None, channel)
+                self._receipt(batch, key, item.digest, REJECTED, reason_of(item.reason),
+                              item.detail, None, None, channel)
             else:
                 self._decide_message(batch, key, item, context, channel)
 
     def _repeat(
         self, batch: Batch, key: tuple[str, str], item: Item, prior: Receipt, channel: str | None
     ) -> None:
+        outcome: MessageOutcome
         if item.digest is not None and item.digest == prior.digest:
-            outcome, reason = "duplicate", None
+            outcome, reason = MessageOutcome.DUPLICATE, None
             detail = f"already received: {prior.outcome}"
         else:
-            outcome, reason = "rejected", "conflicting_duplicate"
+            outcome, reason = REJECTED, Reason.CONFLICTING_DUPLICATE
             detail = "same (source, message_id) with different content"
-        receipt = Receipt(key[0], key[1], item.digest, outcome, reason, detail, prior.person_key,
-                          prior.message_type, self.now(), channel)
+        receipt = Receipt(source=key[0], message_id=key[1], digest=item.digest, outcome=outcome,
+                          reason=reason, detail=detail, person_key=prior.person_key,
+                          message_type=prior.message_type, recorded_at=self.now(),
+                          channel=channel)
         batch.repeats.append(receipt)
-        batch.results.append(Result(outcome, reason, detail, key[0], key[1], prior.person_key))
+        batch.results.append(receipt.result())
 
     def _receipt(
         self,
         batch: Batch,
         key: tuple[str, str],
         digest: str | None,
-        outcome: str,
-        reason: str | None,
+        outcome: MessageOutcome,
+        reason: Reason | None,
         detail: str,
         person: str | None,
         message_type: str | None,
         channel: str | None,
     ) -> None:
-        receipt = Receipt(key[0], key[1], digest, outcome, reason, detail, person, message_type,
-                          self.now(), channel)
+        receipt = Receipt(source=key[0], message_id=key[1], digest=digest, outcome=outcome,
+                          reason=reason, detail=detail, person_key=person,
+                          message_type=message_type, recorded_at=self.now(), channel=channel)
         batch.seen[key] = receipt
         batch.receipts.append(receipt)
-        batch.results.append(Result(outcome, reason, detail, key[0], key[1], person))
+        batch.results.append(receipt.result())
 
     def _decide_message(
         self,
@@ -243,15 +253,15 @@ class Ledger:
             else:
                 notes = self._apply(account, _incoming(message), context, batch)
         except Rejected as refusal:
-            self._receipt(batch, key, message.digest, "rejected", refusal.reason, refusal.detail,
+            self._receipt(batch, key, message.digest, REJECTED, refusal.reason, refusal.detail,
                           account_key, message.type, channel)
             return
         except InvalidPerson as refusal:
-            self._receipt(batch, key, message.digest, "rejected", InvalidPerson.reason,
+            self._receipt(batch, key, message.digest, REJECTED, InvalidPerson.reason,
                           str(refusal), account_key, message.type, channel)
             return
-        self._receipt(batch, key, message.digest, "accepted", None, "; ".join(notes),
-                      account.person_key, message.type, channel)
+        self._receipt(batch, key, message.digest, MessageOutcome.ACCEPTED, None,
+                      "; ".join(notes), account.person_key, message.type, channel)
 
     def _apply(
         self, account: PersonAccount, incoming: Incoming, context: Context, batch: Batch
@@ -272,10 +282,12 @@ class Ledger:
     def record(
         self, account: PersonAccount, incoming: Incoming, outcome: Outcome, batch: Batch
     ) -> None:
-        account.record(incoming.source, incoming.message_id, incoming.type, outcome.changes,
+        # Dict-shaped changes (`{"kind": ...}`) are read as the typed ones they stand for.
+        changes = [from_builtins(change) for change in outcome.changes]
+        account.record(incoming.source, incoming.message_id, incoming.type, changes,
                        outcome.notes, self.clock())
         batch.touched[account.id] = account
-        batch.person_years.update(_years_of(account.person_key, outcome.changes))
+        batch.person_years.update(_years_of(account.person_key, changes))
 
     def _catch_up(
         self, account: PersonAccount, batch: Batch, message: Message, context: Context
@@ -455,19 +467,16 @@ def _incoming(message: Message) -> Incoming:
                     message.data, message.supersedes)
 
 
-def _years_of(key: str, changes: Iterable[dict[str, Any]]) -> set[tuple[int, str]]:
+def _years_of(key: str, changes: Iterable[Change]) -> set[tuple[int, str]]:
     """Index rows (year, person key) for the facts these changes record or move here."""
     rows: set[tuple[int, str]] = set()
     for change in changes:
-        facts: Iterable[dict[str, Any]] = ()
-        if change["kind"] == "fact_recorded":
-            facts = (change,)
-        elif change["kind"] == "absorbed":
-            facts = change["state"]["facts"].values()
-        for fact in facts:
-            year = year_of_fact(fact)
-            if year is not None:
-                rows.add((year, key))
+        years: Iterable[int | None] = ()
+        if isinstance(change, FactRecorded):
+            years = (fact_year(change.type, change.data),)
+        elif isinstance(change, Absorbed):
+            years = map(year_of_fact, change.state["facts"].values())
+        rows.update((year, key) for year in years if year is not None)
     return rows
 
 

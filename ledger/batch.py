@@ -6,23 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.outcomes import Result
 from ledger.storage import Receipt
 
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What the caller learns about one message."""
-
-    outcome: str
-    reason: str | None
-    detail: str
-    source: str | None
-    message_id: str | None
-    person_key: str | None = None
-
-    def as_document(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "reason": self.reason, "detail": self.detail,
-                "source": self.source, "message_id": self.message_id}
+__all__ = ["Batch", "Result"]
 
 
 @dataclass(slots=True)

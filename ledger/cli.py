@@ -23,6 +23,8 @@ from ledger.parameters import ParameterNotInForce
 # The demo generator's bound (`ledger.demo.PERSONS_MAX`, not imported here: the CLI starts
 # without loading the generator; tests/test_cli.py checks that the two agree).
 DEMO_PERSONS_MAX = 998_001
+# `projections.parts.SLOTS` (not imported here either: tests/test_cli.py checks them).
+PARTS_MAX = 64
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_consume(commands)
     _add_publish(commands)
+    _add_shards(commands)
     return parser
 
 
@@ -167,7 +170,25 @@ def _add_project(commands: Any) -> None:
     command.add_argument("--until-caught-up", action="store_true",
                          help="stop once the read models reach the head of the event log"
                               " (default: follow it until stopped)")
+    _part_flag(command, "run K/N processes, one per part, each with its own positions; together"
+                        " they write what one process writes; part 1 also keeps the audit"
+                        " chain; any N may follow any other")
     _json_flag(command)
+
+
+def _part_flag(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--part", type=_part, default=None, metavar="K/N",
+                         help=f"project only part K of N of the person keys ({PARTS_MAX} at"
+                              f" most): {what} (default: all of them)")
+
+
+def _part(text: str) -> Any:
+    from projections.parts import InvalidPart, Part
+
+    try:
+        return Part.parse(text)
+    except InvalidPart as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_rebuild(commands: Any) -> None:
@@ -175,6 +196,8 @@ def _add_rebuild(commands: Any) -> None:
         "rebuild", help="rebuild read models into new tables, then switch (PostgreSQL)")
     command.add_argument("projections", nargs="*", metavar="PROJECTION",
                          help="balances, accruals, audit_chain, statistics (default: all)")
+    _part_flag(command, "run K/N processes concurrently, then once without --part: it"
+                        " projects what is left and switches")
     _json_flag(command)
 
 
@@ -311,6 +334,29 @@ def _add_notices(commands: Any) -> None:
                          help="how long before expiry a notice is sent (default 90)")
 
 
+def _add_shards(commands: Any) -> None:
+    command = commands.add_parser(
+        "shards", help="the shard map (CPA_SHARD_MAP): list, verify, statistics, replay, move",
+        description="Operations across the shards of CPA_SHARD_MAP (or on the single store when"
+                    " it is unset). Any other command works on one shard with CPA_DATABASE_URL"
+                    " set to that shard's database.")
+    command.add_argument("action", nargs="?", default="list",
+                         choices=("list", "verify", "statistics", "replay", "move"),
+                         help="list (default): each shard's partitions, events and outcomes;"
+                              " verify: `verify` on every shard; statistics: the statistics read"
+                              " model summed over the shards; replay: `replay` of every shard;"
+                              " move: copy the partitions whose owner --to-map changes")
+    command.add_argument("--shard", metavar="NAME", help="only this shard")
+    command.add_argument("--to-map", metavar="FILE",
+                         help="move: the new shard map (TOML, as CPA_SHARD_MAP)")
+    command.add_argument("--until", type=_timestamp, metavar="TIMESTAMP",
+                         help="replay: as for `replay`")
+    command.add_argument("--out", metavar="PREFIX",
+                         help="replay: schema name prefix (default replay-YYYYMMDDTHHMMSS);"
+                              " each shard's replay gets -SHARD appended")
+    _json_flag(command)
+
+
 # Commands that live beside their subsystem (imported only when run).
 _ELSEWHERE = {
     "run_notices": "consumers.notices",
@@ -318,6 +364,7 @@ _ELSEWHERE = {
     "run_serve": "ledger.http.serve",
     "run_consume": "consumers.cli",
     "run_publish": "consumers.cli",
+    "run_shards": "consumers.shardcli",
 }
 
 

@@ -18,6 +18,7 @@ from eventsourcing.persistence import Tracking
 from ledger import limits
 from ledger.batch import Batch, Result
 from ledger.identity import aggregate_id
+from ledger.outcomes import MessageOutcome, Reason
 from ledger.rules import accrual
 from ledger.rules.common import Context, Incoming
 from ledger.storage import BatchRecords, Receipt
@@ -44,18 +45,23 @@ def close_year(
     refusal = _check(ledger, year, credited_on) or _mark_closed(ledger, year, credited_on, message)
     if refusal is not None:
         reason, detail = refusal
-        receipt = Receipt(key[0], key[1], message.digest, "rejected", reason, detail, None,
-                          message.type, ledger.now(), channel)
+        receipt = _receipt(ledger, key, message, MessageOutcome.REJECTED, reason, detail, channel)
         _save_receipt(ledger, receipt, trackings)
-        return [Result("rejected", reason, detail, key[0], key[1])]
+        return [receipt.result()]
     incoming = Incoming(message.source, message.message_id, message.type, message.published_on,
                         message.data)
     settled = _sweep(ledger, year, credited_on, incoming, progress)
     detail = f"year {year} closed on {credited_on}: {plural(settled, 'person')} settled"
-    receipt = Receipt(key[0], key[1], message.digest, "accepted", None, detail, None,
-                      message.type, ledger.now(), channel)
+    receipt = _receipt(ledger, key, message, MessageOutcome.ACCEPTED, None, detail, channel)
     _save_receipt(ledger, receipt, trackings)
-    return [Result("accepted", None, detail, key[0], key[1])]
+    return [receipt.result()]
+
+
+def _receipt(ledger: Ledger, key: tuple[str, str], message: Message, outcome: MessageOutcome,
+             reason: Reason | None, detail: str, channel: str | None) -> Receipt:
+    return Receipt(source=key[0], message_id=key[1], digest=message.digest, outcome=outcome,
+                   reason=reason, detail=detail, person_key=None, message_type=message.type,
+                   recorded_at=ledger.now(), channel=channel)
 
 
 def _repeat(
@@ -67,26 +73,28 @@ def _repeat(
     channel: str | None,
 ) -> Result:
     same = message.digest == prior.digest
-    outcome, reason = ("duplicate", None) if same else ("rejected", "conflicting_duplicate")
+    outcome, reason = ((MessageOutcome.DUPLICATE, None) if same
+                       else (MessageOutcome.REJECTED, Reason.CONFLICTING_DUPLICATE))
     detail = f"already received: {prior.outcome}" if same else "same id, different content"
-    repeat = Receipt(key[0], key[1], message.digest, outcome, reason, detail, None,
-                     prior.message_type, ledger.now(), channel)
+    repeat = Receipt(source=key[0], message_id=key[1], digest=message.digest, outcome=outcome,
+                     reason=reason, detail=detail, person_key=None,
+                     message_type=prior.message_type, recorded_at=ledger.now(), channel=channel)
     ledger.app.save(records=BatchRecords(repeats=[repeat], trackings=trackings))
-    return Result(outcome, reason, detail, key[0], key[1])
+    return repeat.result()
 
 
-def _check(ledger: Ledger, year: int, credited_on: str) -> tuple[str, str] | None:
+def _check(ledger: Ledger, year: int, credited_on: str) -> tuple[Reason, str] | None:
     first = ledger.parameters.day("rulebook_first_day", dt.date(2015, 1, 1))
     if year < first.year:
-        return "not_in_force", f"data.year {year} is before the rulebook's start"
+        return Reason.NOT_IN_FORCE, f"data.year {year} is before the rulebook's start"
     if credited_on < f"{year + 1}-01-01":
-        return "inconsistent_dates", "data.credited_on must be after the year it closes"
+        return Reason.INCONSISTENT_DATES, "data.credited_on must be after the year it closes"
     return None
 
 
 def _mark_closed(
     ledger: Ledger, year: int, credited_on: str, message: Item
-) -> tuple[str, str] | None:
+) -> tuple[Reason, str] | None:
     """Record the year in the calendar; a refusal when another message closed it."""
     calendar = ledger.calendar()
     existing = calendar.closed.get(str(year))
@@ -97,7 +105,7 @@ def _mark_closed(
         return None
     if (existing["source"], existing["message_id"]) == (message.source, message.message_id):
         return None  # this very message closed it before a crash: resume the sweep
-    return ("year_already_closed",
+    return (Reason.YEAR_ALREADY_CLOSED,
             f"year {year} was already closed by {existing['source']}/{existing['message_id']}")
 
 

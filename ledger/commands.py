@@ -20,6 +20,7 @@ from ledger.batch import Result
 from ledger.cli import EXIT_FAILURE, EXIT_REJECTED, CommandError, print_json
 from ledger.config import ConfigurationError, Settings
 from ledger.identity import normalise
+from ledger.outcomes import MessageOutcome
 from projections.reader import Reader
 
 
@@ -33,7 +34,7 @@ def _reader(ledger: Ledger) -> Any:
         return TableReader(ledger)
     return Reader(ledger)
 
-OUTCOMES = ("accepted", "duplicate", "rejected")
+OUTCOMES = tuple(outcome.value for outcome in MessageOutcome)
 
 
 def _interactive(arguments: argparse.Namespace) -> bool:
@@ -73,7 +74,7 @@ def run_ingest(arguments: argparse.Namespace, settings: Settings) -> int:
         print_json(summary)
     else:
         print(" ".join(f"{outcome}={count}" for outcome, count in summary.items()))
-    return EXIT_REJECTED if summary["rejected"] else 0
+    return EXIT_REJECTED if summary[MessageOutcome.REJECTED.value] else 0
 
 
 @contextmanager
@@ -241,13 +242,14 @@ def run_project(arguments: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
+    from projections.parts import WHOLE
     from projections.runner import Runner, live_names
 
     with Ledger(settings) as ledger:
         _require_postgres(ledger, "project")
-        runner = Runner(ledger, live_names(ledger))
+        runner = Runner(ledger, live_names(ledger), part=arguments.part or WHOLE)
         runner.create()
-        progress = _progress(arguments, max(0, runner.head() - runner.position()), "event")
+        progress = _progress(arguments, max(0, runner.head() - runner.part_position()), "event")
         if arguments.until_caught_up:
             projected = runner.catch_up(progress)
         else:
@@ -256,26 +258,37 @@ def run_project(arguments: argparse.Namespace, settings: Settings) -> int:
             signal.signal(signal.SIGINT, lambda *_: stopping.set())
             runner.follow(stopping, progress)
             projected = -1
-        position = runner.position()
+        position = runner.part_position()
+    part = None if arguments.part is None else str(arguments.part)
     if arguments.json:
-        print_json({"projected": projected, "position": position})
+        print_json({"projected": projected, "position": position, "part": part})
     elif arguments.until_caught_up:
-        print(f"projected {texts.plural(projected, 'event')}; position {position}")
+        of_part = "" if part is None else f" (part {part})"
+        print(f"projected {texts.plural(projected, 'event')}; position {position}{of_part}")
     return 0
 
 
 def run_rebuild(arguments: argparse.Namespace, settings: Settings) -> int:
     from projections.operations import rebuild
+    from projections.parts import WHOLE
 
     with Ledger(settings) as ledger:
         _require_postgres(ledger, "rebuild")
         head = ledger.app.recorder.max_notification_id() or 0
-        projected = rebuild(ledger, arguments.projections, _progress(arguments, head, "event"))
+        projected = rebuild(ledger, arguments.projections, _progress(arguments, head, "event"),
+                            part=arguments.part or WHOLE)
     names = arguments.projections or ["all"]
+    part = None if arguments.part is None else str(arguments.part)
     if arguments.json:
-        print_json({"rebuilt": names, "projected": projected})
-    else:
+        print_json({"rebuilt": names, "projected": projected, "part": part,
+                    "switched": part is None})
+    elif part is None:
         print(f"rebuilt {', '.join(names)} from {texts.plural(projected, 'event')} and switched")
+    else:
+        finish = " ".join(["cpa-ledger rebuild", *arguments.projections])
+        print(f"rebuilt part {part} of {', '.join(names)} from"
+              f" {texts.plural(projected, 'event')}; once every part is done, run"
+              f" `{finish}` without --part to finish and switch")
     return 0
 
 

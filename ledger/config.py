@@ -41,6 +41,9 @@ VARIABLES = (
              "bearer tokens (SHA-256 hashed) and their scopes; unset: none accepted "
              "except in development"),
     Variable("CPA_ENV", "development", "development or production"),
+    Variable("CPA_SHARD_MAP", None,
+             "TOML file mapping partitions of the inbound topics to shard databases (unset:"
+             " the single store at CPA_DATABASE_URL owns every partition)"),
     Variable("CPA_READY_LAG_MAX_EVENTS", "10000",
              "on PostgreSQL, /readyz fails above this many events not yet projected"),
 )

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ledger.changes import Absorbed, AnyChange, FactRecorded, FactRemoved, StatusChanged
+from ledger.outcomes import Reason
 from ledger.rules import accrual, c2p, cec, dif, orders, public, topups
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day
 from ledger.rules.cpf import year_of_fact
@@ -48,7 +50,7 @@ def decide(state: PersonState, incoming: Incoming, context: Context) -> Iterator
     later steps reconcile what the first changed (regularisations, derived credits)."""
     _check_in_force(incoming, context)
     if incoming.supersedes is not None and incoming.type not in FACT_TYPES:
-        raise Rejected("not_supported", f"{incoming.type} cannot supersede another message")
+        raise Rejected(Reason.NOT_SUPPORTED, f"{incoming.type} cannot supersede another message")
     if incoming.type in FACT_TYPES or incoming.type == "fact.retracted":
         yield from _fact_steps(state, incoming, context)
     elif incoming.type in _HANDLERS:
@@ -57,7 +59,7 @@ def decide(state: PersonState, incoming: Incoming, context: Context) -> Iterator
         if incoming.type == "person.retired":
             yield lambda current: _after_retirement(current, incoming, context)
     else:
-        raise Rejected("not_supported", f"{incoming.type} is not decided per person")
+        raise Rejected(Reason.NOT_SUPPORTED, f"{incoming.type} is not decided per person")
 
 
 _UNDATED_FIELDS = frozenset({"birth_date"})
@@ -66,13 +68,15 @@ _UNDATED_FIELDS = frozenset({"birth_date"})
 def _check_in_force(incoming: Incoming, context: Context) -> None:
     """Refuse dates the rulebook does not cover (it starts on 2015-01-01)."""
     first = context.parameters.day("rulebook_first_day", dt.date(2015, 1, 1))
+    first_day = first.isoformat()
     for name, value in incoming.data.items():
         if name in _UNDATED_FIELDS:
             continue
         if name == "year" and isinstance(value, int) and value < first.year:
-            raise Rejected("not_in_force", f"data.year {value} is before the rulebook's start")
-        if isinstance(value, str) and _is_date(value) and value < first.isoformat():
-            raise Rejected("not_in_force", f"data.{name} {value} is before the rulebook's start")
+            raise Rejected(Reason.NOT_IN_FORCE, f"data.year {value} is before the rulebook's start")
+        if isinstance(value, str) and value < first_day and _is_date(value):
+            raise Rejected(Reason.NOT_IN_FORCE,
+                           f"data.{name} {value} is before the rulebook's start")
 
 
 def _is_date(text: str) -> bool:
@@ -105,7 +109,8 @@ def _replaced_fact(state: PersonState, incoming: Incoming) -> dict[str, Any] | N
         return None
     key = f"{incoming.source}/{target}"
     fact = state.facts.get(key)
-    reason = "unknown_retracted" if incoming.type == "fact.retracted" else "unknown_superseded"
+    retracting = incoming.type == "fact.retracted"
+    reason = Reason.UNKNOWN_RETRACTED if retracting else Reason.UNKNOWN_SUPERSEDED
     if fact is None:
         why = state.inactive.get(key, "no such fact of this source and person")
         raise Rejected(reason, f"{target}: {why}")
@@ -120,20 +125,20 @@ def _check_fact(state: PersonState, incoming: Incoming, context: Context) -> Non
         dif.check(incoming, state, context)
     if incoming.type == "civic_engagement.declared":
         if not context.parameters.flag("cec_in_force", dt.date(int(data["year"]), 1, 1)):
-            raise Rejected("not_in_force", "the CEC covers activity years from 2017")
+            raise Rejected(Reason.NOT_IN_FORCE, "the CEC covers activity years from 2017")
         if str(data["validated_on"]) < f"{data['year']}-01-01":
-            raise Rejected("inconsistent_dates", "data.validated_on is before the activity year")
+            raise Rejected(Reason.INCONSISTENT_DATES,
+                           "data.validated_on is before the activity year")
 
 
 def _record(incoming: Incoming, previous: Mapping[str, Any] | None) -> Outcome:
-    changes: list[dict[str, Any]] = []
+    changes: list[AnyChange] = []
     if previous is not None:
         how = "retracted" if incoming.type == "fact.retracted" else "superseded"
-        changes.append({"kind": "fact_removed", "key": previous["key"],
-                        "why": f"{how} by {incoming.message_id}"})
+        changes.append(FactRemoved(key=previous["key"], why=f"{how} by {incoming.message_id}"))
     if incoming.type != "fact.retracted":
-        changes.append({"kind": "fact_recorded", "key": incoming.key, "type": incoming.type,
-                        "data": dict(incoming.data), "published_on": incoming.published_on})
+        changes.append(FactRecorded(key=incoming.key, type=incoming.type, data=dict(incoming.data),
+                                    published_on=incoming.published_on))
     if incoming.type == "hardship.exposure.declared":
         changes.append(c2p.birth_date_change(incoming.data))
     note = f"fact {incoming.type} recorded" if incoming.type != "fact.retracted" else "retracted"
@@ -223,11 +228,11 @@ def _retired(state: PersonState, incoming: Incoming, context: Context) -> Outcom
     public counter as §10.6 says (from 2020 whatever full_rate says, unless invalidity)."""
     data = incoming.data
     on = str(data["retired_on"])
-    status: dict[str, Any] = {}
+    status: dict[str, str] = {}
     notes: list[str] = []
     if data.get("full_rate"):
         if state.retired_on is not None:
-            raise Rejected("already_retired", f"retired on {state.retired_on}")
+            raise Rejected(Reason.ALREADY_RETIRED, f"retired on {state.retired_on}")
         status["retired_on"] = on
         notes.append(f"full-rate retirement on {on}: CPF frozen, C2P closed")
     else:
@@ -238,7 +243,7 @@ def _retired(state: PersonState, incoming: Incoming, context: Context) -> Outcom
             notes.append(f"retirement on {on}: public counter frozen")
     elif data.get("invalidity"):
         notes.append("retirement for invalidity: the public counter stays usable")
-    changes = [{"kind": "status_changed", **status}] if status else []
+    changes: list[AnyChange] = [StatusChanged(**status)] if status else []
     return Outcome(changes, notes)
 
 
@@ -261,9 +266,9 @@ def _after_retirement(state: PersonState, incoming: Incoming, context: Context) 
 
 def _deceased(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     if state.died_on is not None:
-        raise Rejected("account_closed", f"the account closed on {state.died_on}")
+        raise Rejected(Reason.ACCOUNT_CLOSED, f"the account closed on {state.died_on}")
     on = str(incoming.data["died_on"])
-    outcome = Outcome([{"kind": "status_changed", "died_on": on}],
+    outcome = Outcome([StatusChanged(died_on=on)],
                       [f"account closed on {on}"])
     outcome.extend(orders.release_all(state, incoming, on, context))
     return outcome
@@ -293,13 +298,12 @@ def merge(
 ) -> tuple[Outcome, Outcome]:
     """(changes for the absorbed identifier, first changes for the survivor)."""
     if absorbed.merged_into is not None:
-        raise Rejected("already_merged", "the absorbed identifier was already merged")
+        raise Rejected(Reason.ALREADY_MERGED, "the absorbed identifier was already merged")
     if absorbed_key == survivor.person_key:
-        raise Rejected("schema_violation", "data.absorbed is the message's own person")
+        raise Rejected(Reason.SCHEMA_VIOLATION, "data.absorbed is the message's own person")
     on = str(incoming.data["merged_on"])
-    gone = Outcome([{"kind": "status_changed", "merged_into": survivor.person_key}],
+    gone = Outcome([StatusChanged(merged_into=survivor.person_key)],
                    [f"merged into the survivor on {on}"])
-    moved = Outcome([{"kind": "absorbed", "absorbed_key": absorbed_key,
-                      "state": absorbed.to_json()}],
+    moved = Outcome([Absorbed(absorbed_key=absorbed_key, state=absorbed.to_json())],
                     [f"history of the absorbed identifier moved here on {on}"])
     return gone, moved

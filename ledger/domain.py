@@ -11,6 +11,7 @@ from typing import Any, cast
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.utils import get_topic, resolve_topic
 
+from ledger.changes import AnyChange
 from ledger.state import PersonState, evolve, stamped
 
 CALENDAR_ID = uuid.UUID("00000000-0000-0000-0000-00000000ca1e")
@@ -32,7 +33,7 @@ class PersonAccount(Aggregate):
         source: str
         message_id: str
         message_type: str
-        changes: list[dict[str, Any]]
+        changes: list[AnyChange]
         notes: list[str]
 
         def apply(self, aggregate: Aggregate) -> None:
@@ -45,19 +46,30 @@ class PersonAccount(Aggregate):
         source: str,
         message_id: str,
         message_type: str,
-        changes: list[dict[str, Any]],
+        changes: list[AnyChange],
         notes: list[str],
         timestamp: dt.datetime,
     ) -> None:
-        self.trigger_event(
-            self.Applied,
-            source=source,
-            message_id=message_id,
-            message_type=message_type,
-            changes=changes,
-            notes=notes,
-            timestamp=timestamp,
-        )
+        """Trigger the next `Applied` event: what `trigger_event` does (next version, apply,
+        then version, modified time and pending event), without its keyword copies and its
+        frozen dataclass's per-field `__init__` (measured: 15 µs an event against 11 µs, on
+        the hot path of every message). The event is built the way eventsourcing's own mapper
+        builds the events it reads."""
+        event = object.__new__(self.Applied)
+        object.__setattr__(event, "__dict__", {
+            "originator_id": self.id,
+            "originator_version": self.version + 1,
+            "timestamp": timestamp,
+            "source": source,
+            "message_id": message_id,
+            "message_type": message_type,
+            "changes": changes,
+            "notes": notes,
+        })
+        event.apply(self)
+        self.version = event.originator_version
+        self.modified_on = timestamp
+        self._pending_events.append(event)
 
 
 class PersonSnapshot(Snapshot):

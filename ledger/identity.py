@@ -6,13 +6,17 @@ The ledger never stores an identifier in clear: every store and projection is ke
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import re
 import uuid
 
+from ledger.outcomes import Reason
+
 IDENTIFIER_LENGTH = 15
+AGGREGATE_IDS_CACHED_MAX = 100_000
 _SHAPE = re.compile(r"^[123478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{6}[0-9]{2}$")
 # Corsican departments are read as numbers for the key: 2A -> 19, 2B -> 18.
 _CORSICA = {"2A": "19", "2B": "18"}
@@ -22,7 +26,7 @@ KEY_MODULUS = 97
 class InvalidPerson(ValueError):
     """The identifier has the wrong shape or a wrong key (reason `invalid_person`)."""
 
-    reason = "invalid_person"
+    reason = Reason.INVALID_PERSON
 
 
 def control_key(body: str) -> int:
@@ -61,6 +65,9 @@ def person_key(identifier: str, secret: bytes) -> str:
     return hmac.new(secret, normalise(identifier).encode("ascii"), hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=AGGREGATE_IDS_CACHED_MAX)
 def aggregate_id(key: str) -> uuid.UUID:
-    """The event-store id of a person's aggregate: the first 128 bits of the person key."""
+    """The event-store id of a person's aggregate: the first 128 bits of the person key.
+    (Remembered: a batch asks for each person's several times, and parsing costs more than
+    the lookup.)"""
     return uuid.UUID(hex=key[:32])

@@ -68,7 +68,7 @@ def ingest_lines(ledger: Ledger, lines: Iterable[Line], progress: Any = None,
         results = ledger.ingest([line.item for line in batch],
                                 fallback_keys=[line.fallback_key for line in batch],
                                 channel="file")
-        counts.update(result.outcome for result in results)
+        counts.update(result.outcome.value for result in results)
         if report is not None:
             for line, result in zip(batch, results, strict=True):
                 report(line, result)

@@ -8,12 +8,32 @@ and it is deterministic: replaying the same changes always rebuilds the same sta
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-Change = dict[str, Any]
-Posting = dict[str, Any]
+import msgspec
+
+from ledger.changes import (
+    Absorbed,
+    AnyChange,
+    C2pUsed,
+    Change,
+    CreditSettled,
+    FactRecorded,
+    FactRemoved,
+    GrantOpened,
+    GrantWithdrawn,
+    OrderPlaced,
+    OrderUpdated,
+    Posted,
+    Posting,
+    PublicYearSettled,
+    StatusChanged,
+    YearSettled,
+)
+
+__all__ = ["AnyChange", "Change", "PersonState", "Posting", "evolve", "stamped"]
 
 ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p", "cpf_public")
 HELD = "held"
@@ -136,109 +156,109 @@ STORED_FIELDS = tuple(name for name in PersonState.__slots__
                       if name not in ("index", "fold_memo"))
 
 
-def stamped(changes: Iterable[Change], recorded_at: str) -> list[Change]:
+def stamped(changes: Iterable[AnyChange], recorded_at: str) -> list[AnyChange]:
     """Changes as an account applies them: the postings they bring (their own, or those an
     identity merge moves in) carry the time this account learnt of them (for `known_at`)."""
     return [_stamp(change, recorded_at) for change in changes]
 
 
-def _stamp(change: Change, recorded_at: str) -> Change:
-    if change["kind"] == "posted":
-        return {**change, "posting": {**change["posting"], "recorded_at": recorded_at}}
-    if change["kind"] == "absorbed":
-        moved = [{**p, "recorded_at": recorded_at} for p in change["state"]["postings"]]
-        return {**change, "state": {**change["state"], "postings": moved}}
+def _stamp(change: AnyChange, recorded_at: str) -> AnyChange:
+    if isinstance(change, Posted):
+        return Posted(posting={**change.posting, "recorded_at": recorded_at})
+    if isinstance(change, Absorbed):
+        moved = [{**p, "recorded_at": recorded_at} for p in change.state["postings"]]
+        return msgspec.structs.replace(change, state={**change.state, "postings": moved})
     return change
 
 
 def evolve(state: PersonState, changes: Iterable[Change]) -> None:
     """Apply recorded changes to the state, in order."""
     for change in changes:
-        _APPLY[change["kind"]](state, change)
+        _APPLY[type(change)](state, change)
 
 
-def _fact_recorded(state: PersonState, change: Change) -> None:
+def _fact_recorded(state: PersonState, change: FactRecorded) -> None:
     state.seq += 1
-    key = change["key"]
+    key = change.key
     previous = state.facts.get(key)
     if previous is not None:
         state.index.remove(key, previous)
     fact = {
-        "type": change["type"],
-        "data": change["data"],
-        "published_on": change["published_on"],
+        "type": change.type,
+        "data": change.data,
+        "published_on": change.published_on,
         "seq": state.seq,
     }
     state.facts[key] = fact
     state.index.add(key, fact)
 
 
-def _fact_removed(state: PersonState, change: Change) -> None:
-    fact = state.facts.pop(change["key"], None)
+def _fact_removed(state: PersonState, change: FactRemoved) -> None:
+    fact = state.facts.pop(change.key, None)
     if fact is not None:
-        state.index.remove(change["key"], fact)
-    state.inactive[change["key"]] = change["why"]
+        state.index.remove(change.key, fact)
+    state.inactive[change.key] = change.why
 
 
-def _posted(state: PersonState, change: Change) -> None:
-    state.postings.append(change["posting"])
+def _posted(state: PersonState, change: Posted) -> None:
+    state.postings.append(change.posting)
 
 
-def _year_settled(state: PersonState, change: Change) -> None:
-    state.years[str(change["year"])] = {
-        "entitled": change["entitled"],
-        "credited": change["credited"],
-        "unit": change["unit"],
-        "settled_on": change["settled_on"],
+def _year_settled(state: PersonState, change: YearSettled) -> None:
+    state.years[str(change.year)] = {
+        "entitled": change.entitled,
+        "credited": change.credited,
+        "unit": change.unit,
+        "settled_on": change.settled_on,
     }
 
 
-def _public_year_settled(state: PersonState, change: Change) -> None:
-    state.public_years[str(change["year"])] = {
-        "entitled": change["entitled"],
-        "credited": change["credited"],
-        "settled_on": change["settled_on"],
+def _public_year_settled(state: PersonState, change: PublicYearSettled) -> None:
+    state.public_years[str(change.year)] = {
+        "entitled": change.entitled,
+        "credited": change.credited,
+        "settled_on": change.settled_on,
     }
 
 
-def _credit_settled(state: PersonState, change: Change) -> None:
-    state.credited[change["key"]] = {
-        "amount": change["amount"],
-        "unit": change["unit"],
-        "on": change.get("on"),
-    }
+def _credit_settled(state: PersonState, change: CreditSettled) -> None:
+    state.credited[change.key] = {"amount": change.amount, "unit": change.unit, "on": change.on}
 
 
-def _grant_opened(state: PersonState, change: Change) -> None:
-    state.grants[change["grant"]["grant_id"]] = dict(change["grant"])
+def _grant_opened(state: PersonState, change: GrantOpened) -> None:
+    state.grants[change.grant["grant_id"]] = dict(change.grant)
 
 
-def _grant_withdrawn(state: PersonState, change: Change) -> None:
-    state.grants[change["grant_id"]]["withdrawn_on"] = change["withdrawn_on"]
+def _grant_withdrawn(state: PersonState, change: GrantWithdrawn) -> None:
+    state.grants[change.grant_id]["withdrawn_on"] = change.withdrawn_on
 
 
-def _order_placed(state: PersonState, change: Change) -> None:
-    state.orders[change["order"]["order_id"]] = dict(change["order"])
+def _order_placed(state: PersonState, change: OrderPlaced) -> None:
+    state.orders[change.order["order_id"]] = dict(change.order)
 
 
-def _order_updated(state: PersonState, change: Change) -> None:
-    state.orders[change["order_id"]].update(change["fields"])
+def _order_updated(state: PersonState, change: OrderUpdated) -> None:
+    state.orders[change.order_id].update(change.fields)
 
 
-def _c2p_used(state: PersonState, change: Change) -> None:
-    state.c2p_uses.append(dict(change["use"]))
+def _c2p_used(state: PersonState, change: C2pUsed) -> None:
+    state.c2p_uses.append(dict(change.use))
 
 
-def _status_changed(state: PersonState, change: Change) -> None:
-    for name in ("birth_date", "retired_on", "public_frozen_on", "died_on", "merged_into"):
-        if name in change:
-            setattr(state, name, change[name])
+_STATUS_FIELDS = ("birth_date", "retired_on", "public_frozen_on", "died_on", "merged_into")
 
 
-def _absorbed(state: PersonState, change: Change) -> None:
+def _status_changed(state: PersonState, change: StatusChanged) -> None:
+    for name in _STATUS_FIELDS:
+        value = getattr(change, name)
+        if value is not None:
+            setattr(state, name, value)
+
+
+def _absorbed(state: PersonState, change: Absorbed) -> None:
     """Move another identifier's history into this account (identity merge)."""
-    other = PersonState.from_json(change["state"])
-    state.absorbed.append(change["absorbed_key"])
+    other = PersonState.from_json(change.state)
+    state.absorbed.append(change.absorbed_key)
     state.absorbed.extend(other.absorbed)
     for key, fact in sorted(other.facts.items(), key=lambda item: item[1]["seq"]):
         state.seq += 1
@@ -284,18 +304,23 @@ def _merge_credited(mine: dict[str, dict[str, Any]], theirs: Mapping[str, dict[s
             mine[key]["amount"] += record["amount"]
 
 
-_APPLY = {
-    "fact_recorded": _fact_recorded,
-    "fact_removed": _fact_removed,
-    "posted": _posted,
-    "year_settled": _year_settled,
-    "public_year_settled": _public_year_settled,
-    "credit_settled": _credit_settled,
-    "grant_opened": _grant_opened,
-    "grant_withdrawn": _grant_withdrawn,
-    "order_placed": _order_placed,
-    "order_updated": _order_updated,
-    "c2p_used": _c2p_used,
-    "status_changed": _status_changed,
-    "absorbed": _absorbed,
+def _applier(apply: Callable[[PersonState, Any], None]) -> Callable[[PersonState, Change], None]:
+    return apply
+
+
+# How each class of change updates the state (the table covers every class: see the tests).
+_APPLY: dict[type[Change], Callable[[PersonState, Change], None]] = {
+    FactRecorded: _applier(_fact_recorded),
+    FactRemoved: _applier(_fact_removed),
+    Posted: _applier(_posted),
+    YearSettled: _applier(_year_settled),
+    PublicYearSettled: _applier(_public_year_settled),
+    CreditSettled: _applier(_credit_settled),
+    GrantOpened: _applier(_grant_opened),
+    GrantWithdrawn: _applier(_grant_withdrawn),
+    OrderPlaced: _applier(_order_placed),
+    OrderUpdated: _applier(_order_updated),
+    C2pUsed: _applier(_c2p_used),
+    StatusChanged: _applier(_status_changed),
+    Absorbed: _applier(_absorbed),
 }

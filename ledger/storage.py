@@ -16,29 +16,50 @@ from typing import Any, Protocol
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 
+from ledger.outcomes import MessageOutcome, Reason, Result, reason_of
+
 # SQLite binds at most 32 766 variables per statement; two per key.
 _SQLITE_KEYS_PER_SELECT = 4_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Receipt:
-    """The recorded outcome of one message."""
+    """The recorded outcome of one message (a row of `message_outcomes` or
+    `message_repeats`)."""
 
     source: str
     message_id: str
     digest: str | None
-    outcome: str  # accepted | duplicate | rejected
-    reason: str | None
+    outcome: MessageOutcome
+    reason: Reason | None
     detail: str
     person_key: str | None
     message_type: str | None
     recorded_at: str
     channel: str | None = None
 
+    @classmethod
+    def stored(cls, source: str, message_id: str, digest: str | None, outcome: str,
+               reason: str | None, detail: str, person_key: str | None,
+               message_type: str | None, recorded_at: str, channel: str | None) -> Receipt:
+        """A receipt read back from its columns (`RECEIPT_COLUMNS`, in order)."""
+        return cls(source=source, message_id=message_id, digest=digest,
+                   outcome=MessageOutcome(outcome), reason=reason_of(reason), detail=detail,
+                   person_key=person_key, message_type=message_type, recorded_at=recorded_at,
+                   channel=channel)
+
+    def result(self) -> Result:
+        """What the caller learns from this receipt."""
+        return Result(outcome=self.outcome, reason=self.reason, detail=self.detail,
+                      source=self.source, message_id=self.message_id,
+                      person_key=self.person_key)
+
     def row(self) -> tuple[str | None, ...]:
-        # Explicit, because dataclasses.astuple deep-copies and dominated batch profiles.
-        return (self.source, self.message_id, self.digest, self.outcome, self.reason,
-                self.detail, self.person_key, self.message_type, self.recorded_at, self.channel)
+        # Explicit, because dataclasses.astuple deep-copies and dominated batch profiles;
+        # the enums as their plain values, whatever the driver does with an Enum.
+        return (self.source, self.message_id, self.digest, self.outcome.value,
+                None if self.reason is None else self.reason.value, self.detail,
+                self.person_key, self.message_type, self.recorded_at, self.channel)
 
 
 RECEIPT_COLUMNS = (
@@ -133,7 +154,7 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
                     [part for key in chunk for part in key],
                 )
                 for row in c.fetchall():
-                    receipt = Receipt(*tuple(row))
+                    receipt = Receipt.stored(*tuple(row))
                     found[(receipt.source, receipt.message_id)] = receipt
         return found
 
@@ -144,7 +165,7 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
                 " WHERE source = ? AND message_id = ? ORDER BY rowid",
                 (source, message_id),
             )
-            return [Receipt(*tuple(row)) for row in c.fetchall()]
+            return [Receipt.stored(*tuple(row)) for row in c.fetchall()]
 
     def select_receipts_page(self, after: tuple[str, str], limit: int) -> list[Receipt]:
         """Outcomes in key order after `after` (a page, for copying them)."""
@@ -154,7 +175,7 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
                 " (?, ?) ORDER BY source, message_id LIMIT ?",
                 (*after, limit),
             )
-            return [Receipt(*tuple(row)) for row in c.fetchall()]
+            return [Receipt.stored(*tuple(row)) for row in c.fetchall()]
 
     def select_year_persons(self, year: int, after: str, limit: int) -> list[str]:
         """Person keys with facts in `year`, in key order, after `after` (a page)."""

@@ -1,17 +1,29 @@
-"""Stored state as JSON bytes with orjson (fast, compact), for events and snapshots.
+"""Stored state as JSON bytes, for events and snapshots.
 
 Event state is plain JSON data except the event's `timestamp`, which orjson writes as RFC 3339
 and which is read back as a datetime. Everything else the ledger stores is built from str, int,
 bool, list and dict with str keys, so nothing else needs a type tag.
+
+A person's `Applied` events (nearly every stored event) hold typed changes: `LedgerMapper`
+encodes and decodes them with `ledger.changes` (msgspec decodes and validates them in one pass,
+2.4x faster than orjson's dicts: `python -m tests.bench.bench_changes`), writing the same bytes
+as orjson wrote. Other events and snapshots go through orjson.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from collections.abc import Hashable
+from typing import Any, cast
 
 import orjson
-from eventsourcing.persistence import Transcoder
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, find_id_convertor
+from eventsourcing.utils import get_topic
+
+from ledger import changes
+from ledger.domain import PersonAccount
 
 _TIMESTAMP = "timestamp"
 
@@ -26,3 +38,42 @@ class OrjsonTranscoder(Transcoder):
         if isinstance(stamp, str):
             document[_TIMESTAMP] = dt.datetime.fromisoformat(stamp)
         return document
+
+
+_APPLIED = PersonAccount.Applied
+_APPLIED_TOPIC = get_topic(_APPLIED)
+
+
+class LedgerMapper(Mapper[uuid.UUID]):
+    """eventsourcing's mapper, with `Applied` events through the typed changes' codec."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[uuid.UUID]) -> StoredEvent:
+        if type(domain_event) is not _APPLIED or self.compressor or self.cipher:
+            return super().to_stored_event(domain_event)
+        attributes = vars(domain_event)
+        document = {  # in the stored order, the timestamp as orjson wrote it
+            "timestamp": attributes["timestamp"].isoformat(),
+            "source": attributes["source"],
+            "message_id": attributes["message_id"],
+            "message_type": attributes["message_type"],
+            "changes": attributes["changes"],
+            "notes": attributes["notes"],
+        }
+        return StoredEvent(originator_id=attributes["originator_id"],
+                           originator_version=attributes["originator_version"],
+                           topic=_APPLIED_TOPIC, state=changes.encode(document))
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[uuid.UUID]:
+        if stored_event.topic != _APPLIED_TOPIC or self.compressor or self.cipher:
+            return super().to_domain_event(stored_event)
+        attributes = changes.decode_applied(stored_event.state)
+        convert = find_id_convertor(_APPLIED, _id_type(stored_event.originator_id))
+        attributes["originator_id"] = convert(stored_event.originator_id)
+        attributes["originator_version"] = stored_event.originator_version
+        event = object.__new__(_APPLIED)
+        object.__setattr__(event, "__dict__", attributes)
+        return event
+
+
+def _id_type(originator_id: uuid.UUID | str) -> Hashable:
+    return cast(Hashable, type(originator_id))

@@ -13,6 +13,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
+from ledger.changes import Absorbed, Change, GrantOpened, GrantWithdrawn, Posted, StatusChanged
 from ledger.domain import LedgerCalendar
 from ledger.parameters import Parameters
 from ledger.rules import accrual, cpf, public
@@ -28,7 +29,7 @@ from projections.tracker import PersonTracker
 # Derived lines are numbered after an event's own postings.
 DERIVED_LINE_OFFSET = 1_000_000
 # Changes other than postings that can alter the derived lines (see `_may_derive`).
-DERIVING_CHANGE_KINDS = frozenset({"grant_opened", "grant_withdrawn", "absorbed"})
+DERIVING_CHANGE_CLASSES: tuple[type[Change], ...] = (GrantOpened, GrantWithdrawn, Absorbed)
 STATUS_FACT_TYPES = frozenset({"qualification.declared", "disability.recognised"})
 _POSTING_COLUMNS = (
     "notification_id, person_key, line, effective_on, account, amount, unit, kind, bucket,"
@@ -145,18 +146,17 @@ class BalancesProjection:
         self.running.extend((state.person_key, day, notification_id, recorded_at, totals)
                             for day, totals in timeline.settle(grant_days(state.grants)))
 
-    def _may_derive(self, changes: Iterable[dict[str, Any]]) -> bool:
+    def _may_derive(self, changes: Iterable[Change]) -> bool:
         """Whether these changes can alter the derived lines: those come from the balances at
         the euro switch (postings dated before it) and from the top-up grants (their
         definitions and the postings that move them). Any other change leaves them as they
         are, so the fold over the person's postings is skipped (it is the one part of
         projecting an event whose cost grows with the history)."""
         for change in changes:
-            kind = change["kind"]
-            if kind in DERIVING_CHANGE_KINDS:
+            if isinstance(change, DERIVING_CHANGE_CLASSES):
                 return True
-            if kind == "posted":
-                line = change["posting"]
+            if isinstance(change, Posted):
+                line = change.posting
                 if line.get("grant_id") or line["on"] < self.euro_switch:
                     return True
         return False
@@ -176,22 +176,22 @@ class BalancesProjection:
         changes = stamped(getattr(event, "changes", ()), recorded_at)
         line = 0
         for change in changes:
-            if change["kind"] == "posted":
+            if isinstance(change, Posted):
                 line += 1
-                self._add(_row(notification_id, person_key, line, change["posting"],
+                self._add(_row(notification_id, person_key, line, change.posting,
                                recorded_at, False))
-                timeline.add(change["posting"], derived=False)
-            elif change["kind"] == "absorbed":
+                timeline.add(change.posting, derived=False)
+            elif isinstance(change, Absorbed):
                 line = self._absorbed(change, notification_id, person_key, recorded_at, line)
-                for posting in change["state"]["postings"]:
+                for posting in change.state["postings"]:
                     timeline.add(posting, derived=False)
-            elif change["kind"] == "status_changed" and change.get("merged_into"):
+            elif isinstance(change, StatusChanged) and change.merged_into:
                 self._supersede(person_key, recorded_at, derived_only=False)
 
-    def _absorbed(self, change: dict[str, Any], notification_id: int, person_key: str,
+    def _absorbed(self, change: Absorbed, notification_id: int, person_key: str,
                   recorded_at: str, line: int) -> int:
         """The absorbed identifier's postings now count for the survivor."""
-        for posting in change["state"]["postings"]:
+        for posting in change.state["postings"]:
             line += 1
             self._add(_row(notification_id, person_key, line, posting, recorded_at, False))
         return line
@@ -253,22 +253,22 @@ class BalancesProjection:
         postings = names.table("postings")
         self._supersede_earlier_pages(curs, postings)
         copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
-        if self.accounts:
-            keys, numbers, times, documents = zip(
-                *((key, n, at, doc.decode()) for key, (n, at, doc) in self.accounts.items()),
-                strict=True)
-            curs.execute(
-                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
-                    " SELECT k, n, at, d::jsonb FROM unnest(%s::text[], %s::bigint[],"
-                    " %s::timestamptz[], %s::text[]) AS t(k, n, at, d)"
-                    " ON CONFLICT (person_key) DO UPDATE SET"
-                    " notification_id = excluded.notification_id,"
-                    " recorded_at = excluded.recorded_at, document = excluded.document")
-                .format(names.table("accounts")),
-                (list(keys), list(numbers), list(times), list(documents)))
         copy_rows(curs, names.table("account_history"),
               "person_key, notification_id, recorded_at, document",
               [(k, n, at, doc.decode()) for k, n, at, doc in self.history])
+        if self.accounts:
+            # Each person's latest document of the page, from the history rows just written:
+            # sent and parsed once, not twice.
+            curs.execute(
+                SQL("INSERT INTO {} (person_key, notification_id, recorded_at, document)"
+                    " SELECT h.person_key, h.notification_id, h.recorded_at, h.document"
+                    " FROM unnest(%s::text[], %s::bigint[]) AS t(k, n) JOIN {} AS h"
+                    " ON h.person_key = t.k AND h.notification_id = t.n"
+                    " ON CONFLICT (person_key) DO UPDATE SET"
+                    " notification_id = excluded.notification_id,"
+                    " recorded_at = excluded.recorded_at, document = excluded.document")
+                .format(names.table("accounts"), names.table("account_history")),
+                (list(self.accounts), [n for n, _, _ in self.accounts.values()]))
         copy_rows(curs, names.table("closed_years"),
                   "year, credited_on, notification_id, recorded_at", self.years)
         copy_rows(curs, names.table("running_balances"), RUNNING_COLUMNS, self.running)

@@ -13,6 +13,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
+from ledger.changes import Posted, YearSettled
 from projections.balances import copy_rows
 from projections.model import Projected
 from projections.schema import Names
@@ -43,9 +44,9 @@ class AccrualsProjection:
             return
         recorded_at = item.event.timestamp.isoformat()
         for change in getattr(item.event, "changes", ()):
-            if change["kind"] == "year_settled":
-                self.rows.append((person_key, item.notification_id, change["year"], recorded_at,
-                                  orjson.dumps(change.get("explanation", {})).decode()))
+            if isinstance(change, YearSettled):
+                self.rows.append((person_key, item.notification_id, change.year, recorded_at,
+                                  orjson.dumps(change.explanation or {}).decode()))
 
     def forget(self) -> None:
         self.rows = []
@@ -148,8 +149,8 @@ class StatisticsProjection:
 
     def handle(self, item: Projected) -> None:
         for change in getattr(item.event, "changes", ()):
-            if change["kind"] == "posted":
-                self._count(change["posting"])
+            if isinstance(change, Posted):
+                self._count(change.posting)
 
     def forget(self) -> None:
         self.sums = {}

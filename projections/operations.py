@@ -20,6 +20,7 @@ from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.store_identity import mark_read_only
 from projections.models import GENESIS_LINK, chain, event_hash
+from projections.parts import ALL_UNITS, WHOLE, Part
 from projections.runner import LIVE, Runner, live_names
 from projections.schema import PROJECTIONS, REBUILD_SUFFIX, Names, drop_tables, tables_of
 
@@ -45,35 +46,45 @@ def is_postgres(ledger: Ledger) -> bool:
 # Rebuild.
 
 
-def rebuild(ledger: Ledger, projections: Iterable[str], progress: Any = None) -> int:
+def rebuild(ledger: Ledger, projections: Iterable[str], progress: Any = None,
+            part: Part = WHOLE) -> int:
     """Rebuild the named read models into `__next` tables from the whole log, then switch them
-    in atomically; resumable (the rebuild keeps its own position). Events projected."""
+    in atomically; resumable (the rebuild keeps its own positions). Events projected. With a
+    `part`, only that key range is rebuilt and nothing is switched: run the parts
+    concurrently, then once without a part, which projects what is left and switches."""
     chosen = sorted(set(projections) or PROJECTIONS)
     live = Runner(ledger, live_names(ledger))
     live.create()
     names = Names(live.names.schema, REBUILD_SUFFIX)
     runner = Runner(ledger, names, position_name=f"rebuild:{','.join(chosen)}",
-                    projections=chosen)
+                    projections=chosen, part=part)
     runner.create()
     projected = runner.catch_up(progress)
+    if not part.whole:
+        return projected
     with runner.datastore().transaction(commit=True) as curs:
         projected += _switch(curs, runner, live, chosen)
     return projected
 
 
 def _switch(curs: Cursor[DictRow], runner: Runner, live: Runner, chosen: list[str]) -> int:
-    """Under the live position's lock: catch up to it, then swap the tables and positions."""
-    position = live._position(curs, lock=True)
+    """Under the live positions' lock: bring both sets to the same positions (the live one
+    may lag behind the rebuild), then swap the tables and drop the rebuild's positions (the
+    live ones now describe the new tables too)."""
+    live_at = live.positions.read(curs, ALL_UNITS, lock=True)
+    rebuilt_at = runner.positions.read(curs, ALL_UNITS, lock=True)
+    target = {unit: max(live_at[unit], rebuilt_at[unit]) for unit in ALL_UNITS}
+    while live.page(curs, stop_at=target) > 0:
+        pass
     projected = 0
-    while (count := runner._page(curs, stop_at=position)) > 0:
+    while (count := runner.page(curs, stop_at=target)) > 0:
         projected += count
     for projection in chosen:
         for base in tables_of(projection):
             curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(live.names.table(base)))
             curs.execute(SQL("ALTER TABLE {} RENAME TO {}").format(
                 runner.names.table(base), Identifier(live.names.bare(base))))
-    curs.execute(SQL("DELETE FROM {} WHERE projection = %s").format(live.names.positions()),
-                 (runner.position_name,))
+    runner.drop_positions(curs)
     return projected
 
 
@@ -264,7 +275,7 @@ def _compare_with_replay(ledger: Ledger, live: Runner, position: int) -> str | N
     with fresh.datastore().transaction(commit=True) as curs:
         for projection in PROJECTIONS:
             drop_tables(curs, names, projection)
-        curs.execute(SQL("DELETE FROM {} WHERE projection = 'verify'").format(names.positions()))
+        fresh.drop_positions(curs)
     fresh.create()
     fresh.catch_up(stop_at=position)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ledger.changes import Absorbed, Change, FactRecorded, FactRemoved, Posted, StatusChanged
 from ledger.rules import accrual
 from ledger.rules.book import HOURS
 from ledger.rules.common import Context
@@ -19,7 +20,7 @@ from ledger.state import PersonState, fact_year
 
 # Changes after which every open year is recomputed (a merge brings facts of any year; a
 # status change such as a retirement shortens every year from it).
-RESET_CHANGE_KINDS = frozenset({"absorbed", "status_changed"})
+RESET_CHANGE_CLASSES: tuple[type[Change], ...] = (Absorbed, StatusChanged)
 
 
 class PendingYears:
@@ -28,19 +29,18 @@ class PendingYears:
     def __init__(self) -> None:
         self.rows: dict[int, dict[str, Any]] = {}
 
-    def forget_stale(self, changes: Iterable[Mapping[str, Any]], before: PersonState) -> None:
+    def forget_stale(self, changes: Iterable[Change], before: PersonState) -> None:
         """Drop the rows these changes make stale; call before the changes are applied (a
         removed fact's year is read from the state before)."""
         for change in changes:
-            kind = change["kind"]
-            if kind in RESET_CHANGE_KINDS:
+            if isinstance(change, RESET_CHANGE_CLASSES):
                 self.rows.clear()
-            elif kind == "posted":
+            elif isinstance(change, Posted):
                 self._forget_hours_years()
-            elif kind == "fact_recorded":
-                self._forget_fact(change["type"], change["data"])
-            elif kind == "fact_removed":
-                fact = before.facts.get(change["key"])
+            elif isinstance(change, FactRecorded):
+                self._forget_fact(change.type, change.data)
+            elif isinstance(change, FactRemoved):
+                fact = before.facts.get(change.key)
                 if fact is not None:
                     self._forget_fact(fact["type"], fact["data"])
 

@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from ledger import limits
 from ledger.application import Ledger
+from ledger.changes import YearSettled
 from ledger.domain import PersonAccount
 from ledger.identity import aggregate_id, normalise
 from ledger.money import format_hundredths
@@ -169,10 +170,10 @@ class Reader:
         pending computation when the year is not closed."""
         view = self.view(identifier)
         settlements = [
-            change["explanation"]
+            change.explanation
             for event in self._all_events(view)
             for change in getattr(event, "changes", ())
-            if change["kind"] == "year_settled" and change["year"] == year
+            if isinstance(change, YearSettled) and change.year == year
         ]
         if settlements:
             return {"person": view.identifier, "year": year, "status": "closed",

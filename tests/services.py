@@ -6,6 +6,7 @@ stopped when the session ends, also after a failure or Ctrl-C.
 
 - `postgres_url`: the URL of the session's database; `CPA_TEST_DATABASE_URL` when set.
 - `postgres_server`: the session's own `PostgresServer`, for tests that restart or kill it.
+- `second_postgres_server`: another one, for the tests of two shards.
 - `kafka_bootstrap_servers`: "host:port"; `CPA_TEST_KAFKA_BOOTSTRAP_SERVERS` when set.
 - `kafka_broker`: the session's own `KafkaBroker`, for tests that restart or kill it.
 
@@ -105,6 +106,17 @@ def _start_postgres_installing_first() -> local_postgres.PostgresServer:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[local_postgres.PostgresServer]:
     """The session's own PostgreSQL cluster (`initdb` in a temporary folder, a free port)."""
+    _refuse_with_external(DATABASE_URL_VARIABLE, "PostgreSQL server")
+    server = _start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def second_postgres_server() -> Iterator[local_postgres.PostgresServer]:
+    """A second PostgreSQL cluster of the session: another shard's database server."""
     _refuse_with_external(DATABASE_URL_VARIABLE, "PostgreSQL server")
     server = _start_postgres()
     try:

@@ -10,6 +10,7 @@ from ledger import limits
 from ledger.application import YEAR_CLOSE_TYPE
 from ledger.batch import Result
 from ledger.demo import DemoSettings, generate
+from ledger.outcomes import MessageOutcome
 from tests.bench.bench_postgres import Machine, Rate
 from tests.bench.scale.report import Report, render
 from tests.bench.scale.stages import Ingest, Segment, runs
@@ -44,9 +45,10 @@ def test_a_close_counts_the_persons_its_outcome_says_it_settled() -> None:
     figures = Ingest()
     close: dict[str, Any] = {"type": YEAR_CLOSE_TYPE, "data": {"year": 2019}}
     detail = "year 2019 closed on 2020-04-15: 1234 persons settled"
-    figures.add(2020, [close], [Result("accepted", None, detail, "operator", "c")], 0.5,
+    accepted = MessageOutcome.ACCEPTED
+    figures.add(2020, [close], [Result(accepted, None, detail, "operator", "c")], 0.5,
                 close=True)
-    figures.add(2020, [{"person": "p"}] * 3, [Result("accepted", None, "", "s", "m")] * 3, 1.0,
+    figures.add(2020, [{"person": "p"}] * 3, [Result(accepted, None, "", "s", "m")] * 3, 1.0,
                 close=False)
     assert [(c.year, c.persons, c.seconds) for c in figures.closes] == [(2019, 1234, 0.5)]
     assert figures.segments == {2020: Segment(2020, 3, 1.0)}

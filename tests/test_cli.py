@@ -145,6 +145,30 @@ def test_demo_bound_is_the_generator_s() -> None:
     assert cli.DEMO_PERSONS_MAX == demo.PERSONS_MAX
 
 
+def test_parts_bound_is_the_projector_s() -> None:
+    from ledger import cli
+    from projections import parts
+
+    assert cli.PARTS_MAX == parts.SLOTS
+
+
+@pytest.mark.parametrize("command", ["project", "rebuild"])
+@pytest.mark.parametrize("part", ["0/3", "4/3", "1/65", "2", "a/b", "2/4/8"])
+def test_project_refuses_a_wrong_part(database: Path, command: str, part: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--part", part])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "--part" in error and "K/N" in error and error.count("\n") == 1, error
+
+
+def test_project_part_needs_postgresql_like_the_whole(database: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["project", "--part", "2/4", "--until-caught-up"]) == 1
+    _one_line_error(capsys, "PostgreSQL")
+
+
 def test_demo_years_out_of_range_is_one_line(database: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--persons", "1", "--years", "1990-1991"]) == 1

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +25,7 @@ import schemas
 from ledger.application import Ledger
 from ledger.demo import DemoSettings, generate
 from projections.operations import rebuild, replay, verify
+from projections.parts import WHOLE, Part
 from projections.reader import Reader
 from projections.runner import Runner, live_names
 from projections.tables import TableReader
@@ -200,15 +203,15 @@ def test_project_killed_at_random_points_ends_identical(pg: Ledgers) -> None:
 
 
 def _wait_for_progress(ledger: Ledger, start: int, process: subprocess.Popen[bytes],
-                       deadline: float) -> None:
-    while (_position(ledger) == start and process.poll() is None
+                       deadline: float, part: Part = WHOLE) -> None:
+    while (_position(ledger, part) == start and process.poll() is None
            and time.monotonic() < deadline):
         time.sleep(PROGRESS_POLL_SECONDS)
 
 
-def _position(ledger: Ledger) -> int:
+def _position(ledger: Ledger, part: Part = WHOLE) -> int:
     try:
-        return Runner(ledger, live_names(ledger)).position()
+        return Runner(ledger, live_names(ledger), part=part).part_position()
     except (AssertionError, PersistenceError):
         return 0
 
@@ -218,6 +221,123 @@ def _copy_log(source: Ledger, target: Ledger) -> None:
     while page := source.app.recorder.select_notifications(start=start, limit=1_000):
         target.app.recorder.insert_events(list(page))
         start = page[-1].id + 1
+
+
+PARTS = 3
+PARTS_PERSONS = 200
+PART_KILLED = 2
+# Pages of 1 000 events: the killed part (a third of 200 careers' events) has a few pages left
+# after its first, each longer than this.
+PART_KILL_WITHIN_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class PartedLog:
+    """A log to project in parts, and the tables one process projects from it."""
+
+    source: Ledger
+    expected: dict[str, list[Any]]
+
+
+@pytest.fixture(scope="module")
+def parted_log(pg: Ledgers) -> Iterator[PartedLog]:
+    source = pg.new()
+    reference = pg.new()
+    try:
+        _demo(source, PARTS_PERSONS, seed=17)
+        _copy_log(source, reference)
+        _project(reference)
+        yield PartedLog(source, _dump(reference))
+    finally:
+        reference.close()
+        source.close()
+
+
+def _project_command(url: str, part: str) -> tuple[list[str], dict[str, str]]:
+    return ([sys.executable, "-m", "ledger.cli", "project", "--until-caught-up", "--json",
+             "--part", part], {**os.environ, "CPA_DATABASE_URL": url})
+
+
+def _run_parts(url: str, parts: list[str]) -> None:
+    """`project --part` processes, all at once, each to the head of the log."""
+    processes = []
+    for part in parts:
+        command, environment = _project_command(url, part)
+        processes.append(subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL))
+    assert [process.wait() for process in processes] == [0] * len(parts)
+
+
+def test_parts_projected_concurrently_write_what_one_process_writes(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    url = pg.url()
+    ledger = ledger_at(url)
+    try:
+        _copy_log(parted_log.source, ledger)
+        _run_parts(url, [f"{part}/{PARTS}" for part in range(1, PARTS + 1)])
+        assert _dump(ledger) == parted_log.expected
+        assert verify(ledger).ok
+    finally:
+        ledger.close()
+
+
+def test_a_part_killed_mid_run_resumes_to_the_same_tables(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    url = pg.url()
+    ledger = ledger_at(url)
+    try:
+        _copy_log(parted_log.source, ledger)
+        parts = [f"{part}/{PARTS}" for part in range(1, PARTS + 1)]
+        processes = {}
+        for part in parts:
+            command, environment = _project_command(url, part)
+            processes[part] = subprocess.Popen(command, env=environment,
+                                               stdout=subprocess.DEVNULL)
+        killed = parts[PART_KILLED - 1]
+        victim = processes.pop(killed)
+        _wait_for_progress(ledger, 0, victim, time.monotonic() + KILL_DEADLINE_SECONDS,
+                           Part.parse(killed))
+        time.sleep(random.Random(3).uniform(0.0, PART_KILL_WITHIN_SECONDS))
+        assert victim.poll() is None, "the part finished before it could be killed"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        assert [process.wait() for process in processes.values()] == [0] * (PARTS - 1)
+        head = ledger.app.recorder.max_notification_id() or 0
+        assert 0 < _position(ledger, Part.parse(killed)) < head, "killed mid-run"
+        _run_parts(url, [killed])
+        assert _dump(ledger) == parted_log.expected
+    finally:
+        ledger.close()
+
+
+def test_runners_with_overlapping_parts_taking_turns_write_what_one_writes(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    ledger = pg.new()
+    try:
+        _copy_log(parted_log.source, ledger)
+        turns = [Runner(ledger, live_names(ledger), part=part)
+                 for part in (WHOLE, Part.parse("1/2"), WHOLE, Part.parse("2/2"))]
+        turns[0].create()
+        while sum(runner.run_page() for runner in turns) > 0:
+            pass
+        assert _dump(ledger) == parted_log.expected
+    finally:
+        ledger.close()
+
+
+def test_a_rebuild_in_parts_then_finished_switches_to_the_same_tables(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    ledger = pg.new()
+    try:
+        _copy_log(parted_log.source, ledger)
+        _project(ledger)
+        for part in ("2/2", "1/2"):
+            rebuild(ledger, [], part=Part.parse(part))
+        assert _dump(ledger) == parted_log.expected, "parts switch nothing"
+        assert rebuild(ledger, []) == 0, "the parts rebuilt every event"
+        assert _dump(ledger) == parted_log.expected
+        assert verify(ledger).ok
+    finally:
+        ledger.close()
 
 
 def test_rebuild_while_reading_never_fails_nor_half_answers(pg: Ledgers) -> None:

@@ -15,9 +15,10 @@ from ledger.http.metrics import CONTENT_TYPE, Metrics
 from ledger.http.problems import Problem
 from ledger.http.responses import JSONResponse, tagged, tagged_body
 from ledger.http.service import STORE_ERRORS, LedgerService
+from ledger.outcomes import MessageOutcome
 from schemas import envelope_document, schema_document
 
-OUTCOMES = ("accepted", "duplicate", "rejected")
+OUTCOMES = tuple(outcome.value for outcome in MessageOutcome)
 _ORDER = schema_document("training.ordered", 1)["properties"]
 CERTIFICATION_PATTERN: str = _ORDER["certification"]["pattern"]
 PRICE_PATTERN: str = _ORDER["price_eur"]["pattern"]
@@ -48,7 +49,7 @@ class Handlers:
                 return JSONResponse(status, status_code=202, headers={"Location": location})
         results = await run_in_threadpool(self.service.ingest, items)
         self.metrics.count_outcomes(results)
-        counts = Counter(result.outcome for result in results)
+        counts = Counter(result.outcome.value for result in results)
         return JSONResponse({"outcomes": [result.as_document() for result in results],
                              "counts": {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}})
 

@@ -16,7 +16,8 @@ import tempfile
 
 import uvicorn
 
-from ledger.application import Ledger
+from ledger import shards
+from ledger.cluster import Cluster
 from ledger.config import ConfigurationError, Settings
 from ledger.http import limits
 from ledger.http.auth import Authenticator
@@ -33,7 +34,8 @@ def run_serve(arguments: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= arguments.workers <= limits.WORKERS_MAX:
         raise ConfigurationError(f"--workers must be from 1 to {limits.WORKERS_MAX}")
     settings.warn_if_insecure()
-    with Ledger(settings):  # the store accepts this secret and URL, or serve stops here
+    # Every shard's store accepts this secret and URL, or serve stops here.
+    with Cluster.open(settings, shards.load(settings.database_url)):
         pass
     metrics_directory = _metrics_directory(arguments.workers)
     try:

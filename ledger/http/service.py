@@ -18,9 +18,10 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from ledger import quotes
+from ledger import quotes, shards
 from ledger.application import Item, Ledger
 from ledger.batch import Result
+from ledger.cluster import Cluster
 from ledger.http import audit, pages
 from ledger.http.closes import CloseSweeps, in_progress
 from ledger.http.fastreads import CachedReads
@@ -74,6 +75,13 @@ class LedgerService:
 
     @classmethod
     def build(cls, settings: HttpSettings) -> LedgerService:
+        """The service of the single store, or of every shard when CPA_SHARD_MAP names some."""
+        shard_map = shards.load(settings.ledger.database_url)
+        if not shard_map.is_single:
+            from ledger.http.sharded import ShardedService  # it extends this class
+
+            cluster = Cluster.open(settings.ledger, shard_map)
+            return ShardedService(cluster, settings.ready_lag_max_events)
         return cls(Ledger(settings.ledger), settings.ready_lag_max_events)
 
     def close(self) -> None:

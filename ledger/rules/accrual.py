@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ledger.changes import YearSettled
 from ledger.money import format_hundredths
 from ledger.parameters import Parameters
 from ledger.rules import cpf, public
@@ -71,8 +72,8 @@ def settle(
     public_outcome, public_detail = public.settle(state, year, on, incoming, context)
     if public_detail is not None:
         for change in outcome.changes:
-            if change["kind"] == "year_settled":
-                change["explanation"]["cpf_public"] = public_detail
+            if isinstance(change, YearSettled) and change.explanation is not None:
+                change.explanation["cpf_public"] = public_detail
     outcome.extend(public_outcome)
     return outcome
 
@@ -176,8 +177,8 @@ def _settled(
     detail.update({"posted_on": on, "posting_unit": unit,
                    "entitled_posted": format_hundredths(entitled),
                    "credited": format_hundredths(credited), "note": note})
-    change = {"kind": "year_settled", "year": year, "entitled": entitled, "credited": credited,
-              "unit": unit, "settled_on": on, "explanation": detail}
+    change = YearSettled(year=year, entitled=entitled, credited=credited, unit=unit,
+                         settled_on=on, explanation=detail)
     return Outcome([change], [note])
 
 

@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.changes import AnyChange, C2pUsed, CreditSettled, GrantOpened, StatusChanged
 from ledger.money import format_hundredths
+from ledger.outcomes import Reason
 from ledger.parameters import Parameters
 from ledger.rules.common import (
     FAR_FUTURE,
@@ -119,8 +121,7 @@ def _reconcile_quarter(
         [posting(incoming, incoming.published_on, "c2p", delta, "points",
                  "c2p_acquired" if delta > 0 else "c2p_regularisation",
                  memo=f"C2P exposure {year}Q{quarter}", year=year),
-         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": "points",
-          "on": incoming.published_on}],
+         CreditSettled(key=key, amount=done + delta, unit="points", on=incoming.published_on)],
         [*notes, f"C2P {year}Q{quarter}: {delta:+d} points"],
     )
 
@@ -142,15 +143,16 @@ def check_use(state: PersonState, incoming: Incoming, context: Context) -> None:
     data = incoming.data
     use, points, on = str(data["use"]), int(data["points"]), day(str(data["requested_on"]))
     if is_closed_on(state, on) or is_frozen_on(state, on):
-        raise Rejected("c2p_account_closed", "the C2P account is closed (retirement or death)")
+        raise Rejected(Reason.C2P_ACCOUNT_CLOSED, "the C2P account is closed (retirement or death)")
     if use not in parameters.get("c2p_uses", on):
-        raise Rejected("c2p_use_not_in_force", f"use {use} is not available on {on}")
+        raise Rejected(Reason.C2P_USE_NOT_IN_FORCE, f"use {use} is not available on {on}")
     if points <= 0:
-        raise Rejected("c2p_invalid_points", "points must be positive")
+        raise Rejected(Reason.C2P_INVALID_POINTS, "points must be positive")
     _check_block(use, points, on, parameters)
     balance = min(book_on(state, on, parameters).points, book_on(state, _FAR, parameters).points)
     if points > balance:
-        raise Rejected("c2p_insufficient_points", f"{points} points asked, {balance} available")
+        raise Rejected(Reason.C2P_INSUFFICIENT_POINTS,
+                       f"{points} points asked, {balance} available")
     if use == "retirement":
         _check_retirement(state, points, day(str(data["birth_date"])), on, parameters)
     _check_reserved(state, use, points, balance, day(str(data["birth_date"])), on, parameters)
@@ -163,7 +165,7 @@ def _check_block(use: str, points: int, on: dt.date, parameters: Parameters) -> 
     name = {"part_time": "c2p_part_time_block_points",
             "retirement": "c2p_retirement_block_points"}.get(use)
     if name is not None and points % int(parameters.get(name, on)) != 0:
-        raise Rejected("c2p_not_a_block", f"{use} uses points by blocks of "
+        raise Rejected(Reason.C2P_NOT_A_BLOCK, f"{use} uses points by blocks of "
                        f"{parameters.get(name, on)}")
 
 
@@ -171,11 +173,12 @@ def _check_retirement(
     state: PersonState, points: int, birth: dt.date, on: dt.date, parameters: Parameters
 ) -> None:
     if _age_years(birth, on) < int(parameters.get("c2p_retirement_min_age_years", on)):
-        raise Rejected("c2p_too_young", "retirement use needs the minimum age")
+        raise Rejected(Reason.C2P_TOO_YOUNG, "retirement use needs the minimum age")
     used = sum(u["points"] for u in state.c2p_uses if u["use"] == "retirement")
     limit = int(parameters.get("c2p_retirement_lifetime_points_max", on))
     if used + points > limit:
-        raise Rejected("c2p_retirement_limit", f"{used} of {limit} lifetime points already used")
+        raise Rejected(Reason.C2P_RETIREMENT_LIMIT,
+                       f"{used} of {limit} lifetime points already used")
 
 
 def _check_reserved(
@@ -194,7 +197,7 @@ def _check_reserved(
     spent = sum(u["points"] for u in state.c2p_uses if u["use"] in reserved_uses)
     still_reserved = max(0, reserved - spent)
     if points > balance - still_reserved:
-        raise Rejected("c2p_reserved_points",
+        raise Rejected(Reason.C2P_RESERVED_POINTS,
                        f"{still_reserved} points are reserved for {', '.join(reserved_uses)}")
 
 
@@ -205,16 +208,16 @@ def use_points(state: PersonState, incoming: Incoming, context: Context) -> Outc
     use, points, on = str(data["use"]), int(data["points"]), str(data["requested_on"])
     record: dict[str, Any] = {"use": use, "points": points, "on": on,
                               "message_id": incoming.message_id}
-    changes = [
+    changes: list[AnyChange] = [
         posting(incoming, on, "c2p", -points, "points", "c2p_used", memo=f"C2P use: {use}"),
-        {"kind": "status_changed", "birth_date": str(data["birth_date"])},
+        StatusChanged(birth_date=str(data["birth_date"])),
     ]
     notes = [f"C2P: {points} points used for {use}"]
     record.update(_use_effect(use, points, day(on), parameters))
     if use == "training":
         changes.extend(_training_grant(incoming, points, on, parameters))
         notes.append(f"c2p top-up of {record['value']} {record['unit']}")
-    changes.append({"kind": "c2p_used", "use": record})
+    changes.append(C2pUsed(use=record))
     return Outcome(changes, notes)
 
 
@@ -234,7 +237,7 @@ def _use_effect(use: str, points: int, on: dt.date, parameters: Parameters) -> M
 
 def _training_grant(
     incoming: Incoming, points: int, on: str, parameters: Parameters
-) -> list[dict[str, Any]]:
+) -> list[AnyChange]:
     per_point = parameters.amount("c2p_training_value_per_point", day(on))
     unit = str(parameters.table("c2p_training_value_per_point").row_on(day(on)).unit)  # type: ignore[union-attr]
     grant_id = f"c2p:{incoming.source}:{incoming.message_id}"
@@ -242,7 +245,7 @@ def _training_grant(
              "amount": per_point * points, "unit": unit, "granted_on": on,
              "earmarked_certifications": [], "expires_on": None, "refundable": False}
     return [
-        {"kind": "grant_opened", "grant": grant},
+        GrantOpened(grant=grant),
         posting(_as_incoming(incoming), on, "topups", per_point * points, unit, "topup_grant",
                 grant_id=grant_id, memo="C2P points converted to a training top-up"),
     ]
@@ -252,5 +255,5 @@ def _as_incoming(incoming: Incoming) -> Incoming:
     return incoming
 
 
-def birth_date_change(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {"kind": "status_changed", "birth_date": str(data["birth_date"])}
+def birth_date_change(data: Mapping[str, Any]) -> StatusChanged:
+    return StatusChanged(birth_date=str(data["birth_date"]))

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.changes import CreditSettled
 from ledger.money import format_hundredths
 from ledger.rules.book import in_unit, unit_on
 from ledger.rules.common import (
@@ -101,7 +102,7 @@ def _post(
     kind = "cec_credit" if delta > 0 else "cec_regularisation"
     return Outcome(
         [posting(incoming, on, "cec", delta, unit, kind, year=year, memo=f"CEC {activity} {year}"),
-         {"kind": "credit_settled", "key": key, "amount": done + delta, "unit": unit, "on": on}],
+         CreditSettled(key=key, amount=done + delta, unit=unit, on=on)],
         [f"CEC {activity} {year}: {format_hundredths(delta)} {unit}"],
     )
 

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.changes import AnyChange, Posted
+from ledger.outcomes import Reason
 from ledger.parameters import Parameters
 from ledger.rules.book import Book, fold_remembered
-from ledger.state import Change, PersonState, Posting
+from ledger.state import PersonState, Posting
 
 FAR_FUTURE = dt.date(9000, 1, 1)  # far enough, and still +1 day safe
 
@@ -17,7 +19,7 @@ FAR_FUTURE = dt.date(9000, 1, 1)  # far enough, and still +1 day safe
 class Rejected(Exception):
     """An expected refusal of a message, with a machine-readable reason code."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -52,7 +54,7 @@ class Incoming:
 class Outcome:
     """Changes decided for one step, and the human notes explaining them."""
 
-    changes: list[Change] = field(default_factory=list)
+    changes: list[AnyChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def extend(self, other: Outcome) -> None:
@@ -72,7 +74,7 @@ def posting(
     unit: str,
     kind: str,
     **extra: Any,
-) -> Change:
+) -> Posted:
     """A `posted` change: one statement line."""
     line: Posting = {
         "on": on,
@@ -84,7 +86,7 @@ def posting(
         "message_id": incoming.message_id,
     }
     line.update({name: value for name, value in extra.items() if value is not None})
-    return {"kind": "posted", "posting": line}
+    return Posted(posting=line)
 
 
 def book_on(state: PersonState, on: dt.date, parameters: Parameters) -> Book:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.changes import CreditSettled
 from ledger.money import format_hundredths, parse_hundredths
+from ledger.outcomes import Reason
 from ledger.rules.book import HOURS, PUBLIC, in_unit, unit_on
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day, later, posting
 from ledger.state import PersonState
@@ -27,15 +29,16 @@ def check(incoming: Incoming, state: PersonState, context: Context) -> None:
     public = _is_public(incoming.data)
     maximum = "cpf_public_dif_hours_max" if public else "dif_hours_max"
     if hours <= 0 or hours > context.parameters.amount(maximum, registered_on):
-        raise Rejected("schema_violation", "data.hours must be > 0 and at most the DIF maximum")
+        raise Rejected(Reason.SCHEMA_VIOLATION,
+                       "data.hours must be > 0 and at most the DIF maximum")
     # The public DIF is transferred by the employer, without a deadline [D5].
     if not public and not context.parameters.flag("dif_registration_open", registered_on):
-        raise Rejected("dif_registration_closed",
+        raise Rejected(Reason.DIF_REGISTRATION_CLOSED,
                        f"DIF registration closed on {registered_on.isoformat()}")
     active = [fact for fact in state.facts_of_type(DIF_TYPE)
               if _is_public(fact["data"]) == public]
     if active and incoming.supersedes is None:
-        raise Rejected("dif_already_registered",
+        raise Rejected(Reason.DIF_ALREADY_REGISTERED,
                        "a DIF registration exists; a new one must supersede it")
 
 
@@ -71,6 +74,6 @@ def _reconcile(state: PersonState, incoming: Incoming, context: Context, *, publ
     label = "public DIF" if public else "DIF"
     return Outcome(
         [posting(incoming, on, account, delta, unit, kind, memo=memo),
-         {"kind": "credit_settled", "key": key, "amount": target, "unit": unit, "on": on}],
+         CreditSettled(key=key, amount=target, unit=unit, on=on)],
         [f"{label}: {format_hundredths(delta)} {unit}"],
     )

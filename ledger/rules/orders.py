@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.changes import AnyChange, OrderPlaced, OrderUpdated
 from ledger.money import format_hundredths, parse_hundredths
+from ledger.outcomes import Reason
 from ledger.parameters import Parameters
 from ledger.rules.book import EUR, HOURS, PUBLIC, Book, euro_from, fold, in_unit, unit_on
 from ledger.rules.common import (
@@ -59,7 +61,7 @@ def _order_unit(incoming_data: Mapping[str, Any], on: dt.date, parameters: Param
     given = EUR if "price_eur" in incoming_data else HOURS
     if given != expected:
         name = "price_eur" if given == EUR else "hours"
-        raise Rejected("field_not_in_force", f"data.{name} is not in force on {on}")
+        raise Rejected(Reason.FIELD_NOT_IN_FORCE, f"data.{name} is not in force on {on}")
     return given
 
 
@@ -149,11 +151,12 @@ def _public_quote(
     """A public agent's order (rules §10.5): hours from the public counter only, no copay;
     the employer's agreement is given before the order reaches the ledger."""
     if "price_eur" in data or "hours" not in data:
-        raise Rejected("schema_violation", "a public order gives data.hours, not data.price_eur")
+        raise Rejected(Reason.SCHEMA_VIOLATION,
+                       "a public order gives data.hours, not data.price_eur")
     if is_closed_on(state, on):
-        raise Rejected("account_closed", "the account is closed (death)")
+        raise Rejected(Reason.ACCOUNT_CLOSED, "the account is closed (death)")
     if state.public_frozen_on is not None and on >= day(state.public_frozen_on):
-        raise Rejected("account_frozen", "the public counter is frozen since retirement")
+        raise Rejected(Reason.ACCOUNT_FROZEN, "the public counter is frozen since retirement")
     price = parse_hundredths(str(data["hours"]))
     book = fold(state.postings, state.grants, FAR_FUTURE, parameters, track_from=on)
     buckets = list(parameters.get("order_public_draw_order", on))
@@ -166,10 +169,10 @@ def _public_quote(
 def _check_account(state: PersonState, on: dt.date, volunteer: bool) -> bool:
     """True when only CEC may fund the order (frozen account, volunteer training)."""
     if is_closed_on(state, on):
-        raise Rejected("account_closed", "the account is closed (death)")
+        raise Rejected(Reason.ACCOUNT_CLOSED, "the account is closed (death)")
     if is_frozen_on(state, on):
         if not volunteer:
-            raise Rejected("account_frozen", "the CPF is frozen since full-rate retirement")
+            raise Rejected(Reason.ACCOUNT_FROZEN, "the CPF is frozen since full-rate retirement")
         return True
     return False
 
@@ -197,14 +200,14 @@ def order(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     data = incoming.data
     order_id = str(data["order_id"])
     if order_id in state.orders:
-        raise Rejected("duplicate_order", f"order {order_id} already exists")
+        raise Rejected(Reason.DUPLICATE_ORDER, f"order {order_id} already exists")
     decided = quote(state, data, context)
     if decided.funded == 0 and decided.price > 0:
-        raise Rejected("insufficient_rights", "no rights available for this order")
+        raise Rejected(Reason.INSUFFICIENT_RIGHTS, "no rights available for this order")
     is_public = data.get("regime") == "public"
     if is_public and decided.out_of_pocket > 0:
         # Anticipation of the next years' public hours is not covered yet (rules §11).
-        raise Rejected("insufficient_rights",
+        raise Rejected(Reason.INSUFFICIENT_RIGHTS,
                        f"{format_hundredths(decided.price)} h asked, "
                        f"{format_hundredths(decided.funded)} h on the public counter")
     on = str(data["ordered_on"])
@@ -215,7 +218,7 @@ def order(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
               "waived_by": decided.waived_by, "draws": decided.draws, "refunded": 0}
     if is_public:
         record["regime"] = "public"
-    changes: list[dict[str, Any]] = [{"kind": "order_placed", "order": record}]
+    changes: list[AnyChange] = [OrderPlaced(order=record)]
     changes.extend(_hold_lines(incoming, decided.draws, on, decided.unit, 1, "hold", order_id))
     return Outcome(changes, [f"order {order_id}: funded {format_hundredths(decided.funded)}, "
                              f"copay {format_hundredths(decided.copay)}, out of pocket "
@@ -230,7 +233,7 @@ def _hold_lines(
     sign: int,
     kind: str,
     order_id: str,
-) -> list[dict[str, Any]]:
+) -> list[AnyChange]:
     return [
         posting(incoming, on, HELD, sign * int(d["amount"]), unit, kind,
                 bucket=d["bucket"], grant_id=d.get("grant_id"), order_id=order_id)
@@ -244,14 +247,14 @@ def _open_order(
     order_id = str(incoming.data["order_id"])
     record = state.orders.get(order_id)
     if record is None:
-        raise Rejected("unknown_order", f"no order {order_id}")
+        raise Rejected(Reason.UNKNOWN_ORDER, f"no order {order_id}")
     if record["status"] != status:
-        raise Rejected("order_not_open", f"order {order_id} is {record['status']}")
+        raise Rejected(Reason.ORDER_NOT_OPEN, f"order {order_id} is {record['status']}")
     earliest = record.get("entered_on") or record["ordered_on"]
     if str(incoming.data[on_field]) < earliest:
-        raise Rejected("inconsistent_dates", f"data.{on_field} is before {earliest}")
+        raise Rejected(Reason.INCONSISTENT_DATES, f"data.{on_field} is before {earliest}")
     if is_closed_on(state, day(str(incoming.data[on_field]))):
-        raise Rejected("account_closed", "the account is closed (death)")
+        raise Rejected(Reason.ACCOUNT_CLOSED, "the account is closed (death)")
     return record
 
 
@@ -280,8 +283,8 @@ def enter(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
                 grant_id=d.get("grant_id"), order_id=record["order_id"])
         for d in draws
     )
-    changes.append({"kind": "order_updated", "order_id": record["order_id"],
-                    "fields": {"status": "entered", "entered_on": on}})
+    changes.append(OrderUpdated(order_id=record["order_id"],
+                                fields={"status": "entered", "entered_on": on}))
     return Outcome(changes, [f"order {record['order_id']} entered: holds become debits"])
 
 
@@ -296,8 +299,8 @@ def _release(
 ) -> Outcome:
     draws, unit = _converted_draws(record["draws"], record["unit"], on, context.parameters)
     changes = _hold_lines(incoming, draws, on, unit, -1, "hold_released", record["order_id"])
-    changes.append({"kind": "order_updated", "order_id": record["order_id"],
-                    "fields": {"status": status, f"{status}_on": on}})
+    changes.append(OrderUpdated(order_id=record["order_id"],
+                                fields={"status": status, f"{status}_on": on}))
     return Outcome(changes, [f"order {record['order_id']} {status}: holds released"])
 
 
@@ -319,13 +322,14 @@ def refund(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
                    record.get("refunded_unit", record["unit"]), unit)
     asked = incoming.data.get("amount_eur")
     if asked and record.get("regime") == "public":
-        raise Rejected("not_supported", "a public order is refunded in hours: give no amount_eur")
+        raise Rejected(Reason.NOT_SUPPORTED,
+                       "a public order is refunded in hours: give no amount_eur")
     amount = min(total - done, parse_hundredths(str(asked)) if asked else total - done)
     if amount <= 0:
-        raise Rejected("nothing_to_refund", f"order {record['order_id']} is fully refunded")
+        raise Rejected(Reason.NOTHING_TO_REFUND, f"order {record['order_id']} is fully refunded")
     changes = _refund_lines(incoming, draws, unit, on, amount, done)
-    changes.append({"kind": "order_updated", "order_id": record["order_id"],
-                    "fields": {"refunded": done + amount, "refunded_unit": unit}})
+    changes.append(OrderUpdated(order_id=record["order_id"],
+                                fields={"refunded": done + amount, "refunded_unit": unit}))
     return Outcome(changes, [f"order {record['order_id']}: {format_hundredths(amount)} {unit} "
                              "credited back in reverse draw order"])
 
@@ -337,9 +341,9 @@ def _refund_lines(
     on: str,
     amount: int,
     already: int,
-) -> list[dict[str, Any]]:
+) -> list[AnyChange]:
     """Credit back in reverse draw order, skipping what earlier refunds gave back."""
-    lines = []
+    lines: list[AnyChange] = []
     for draw in reversed(draws):
         skip = min(already, int(draw["amount"]))
         already -= skip

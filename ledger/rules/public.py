@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from ledger.changes import AnyChange, PublicYearSettled
 from ledger.money import (
     HUNDREDTHS_PER_HOUR,
     ceil_whole_hour,
     format_hundredths,
     parse_hundredths,
 )
+from ledger.outcomes import Reason
 from ledger.parameters import Parameters
 from ledger.rules import cpf
 from ledger.rules.book import EUR, HOURS, PUBLIC, fold
@@ -247,15 +249,15 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     detail.update({"ceiling": format_hundredths(ceiling_amount),
                    "balance": format_hundredths(balance), "posted_on": on,
                    "posting_unit": HOURS, "credited": format_hundredths(credited), "note": note})
-    changes: list[dict[str, Any]] = []
+    changes: list[AnyChange] = []
     if change:
         kind = "accrual" if record is None else "regularisation"
         memo = None if record is None else f"regularisation of {year}: {incoming.type}"
         changes.append(posting(incoming, on, PUBLIC, change, HOURS, kind, year=year, memo=memo))
-    changes.append({"kind": "public_year_settled", "year": year, "entitled": entitled,
-                    "credited": credited, "step_balance": step_balance,
-                    # The year stays settled from its close (a regularisation is a posting).
-                    "settled_on": on if record is None else record["settled_on"]})
+    changes.append(PublicYearSettled(
+        year=year, entitled=entitled, credited=credited, step_balance=step_balance,
+        # The year stays settled from its close (a regularisation is a posting).
+        settled_on=on if record is None else record["settled_on"]))
     return Outcome(changes, [note]), detail
 
 
@@ -371,24 +373,24 @@ def _check_conversion(state: PersonState, data: Mapping[str, Any], on: dt.date,
                       context: Context) -> str:
     parameters = context.parameters
     if not parameters.flag("cpf_conversion_in_force", on):
-        raise Rejected("field_not_in_force",
+        raise Rejected(Reason.FIELD_NOT_IN_FORCE,
                        f"conversions between counters start on 2020-01-01, not {on}")
     direction = str(data["direction"])
     allowed = (parameters.get("cpf_conversion_directions", on) or {}).get(
         str(data["principal_activity"]), [])
     if direction not in allowed:
-        raise Rejected("conversion_direction_not_allowed",
+        raise Rejected(Reason.CONVERSION_DIRECTION_NOT_ALLOWED,
                        f"a holder whose principal activity is {data['principal_activity']} "
                        f"may not convert {direction.replace('_', ' ')}")
     if is_closed_on(state, on):
-        raise Rejected("account_closed", "the account is closed (death)")
+        raise Rejected(Reason.ACCOUNT_CLOSED, "the account is closed (death)")
     if direction == EUROS_TO_HOURS and is_frozen_on(state, on):
-        raise Rejected("account_frozen", "the CPF is frozen since full-rate retirement")
+        raise Rejected(Reason.ACCOUNT_FROZEN, "the CPF is frozen since full-rate retirement")
     if direction == HOURS_TO_EUROS and is_public_frozen_on(state, on):
-        raise Rejected("account_frozen", "the public counter is frozen since retirement")
+        raise Rejected(Reason.ACCOUNT_FROZEN, "the public counter is frozen since retirement")
     request_id = str(data["request_id"])
     if any(p.get("request_id") == request_id for p in state.postings):
-        raise Rejected("duplicate_request", f"conversion {request_id} already exists")
+        raise Rejected(Reason.DUPLICATE_REQUEST, f"conversion {request_id} already exists")
     return direction
 
 
@@ -464,7 +466,7 @@ def convert(state: PersonState, incoming: Incoming, context: Context) -> Outcome
     decided = quote_conversion(state, data, context)
     if decided.debited <= 0 or decided.credited <= 0:
         why = f" (limited by {', '.join(decided.limited_by)})" if decided.limited_by else ""
-        raise Rejected("nothing_to_convert", f"nothing can be converted{why}")
+        raise Rejected(Reason.NOTHING_TO_CONVERT, f"nothing can be converted{why}")
     on = str(data["requested_on"])
     request_id = str(data["request_id"])
     if decided.direction == EUROS_TO_HOURS:
@@ -476,7 +478,7 @@ def convert(state: PersonState, incoming: Incoming, context: Context) -> Outcome
         text = (f"{format_hundredths(decided.debited)} h converted to "
                 f"{format_hundredths(decided.credited)} EUR")
     memo = f"conversion {request_id}: {text}"
-    changes = [
+    changes: list[AnyChange] = [
         posting(incoming, on, source, -decided.debited, source_unit, CONVERSION_KIND,
                 memo=memo, request_id=request_id),
         posting(incoming, on, target, decided.credited, target_unit, CONVERSION_KIND,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ledger.changes import GrantOpened, GrantWithdrawn
 from ledger.money import format_hundredths, parse_hundredths
+from ledger.outcomes import Reason
 from ledger.rules.book import EUR, HOURS, unit_on
 from ledger.rules.common import Context, Incoming, Outcome, Rejected, day, is_closed_on, posting
 from ledger.state import PersonState
@@ -15,13 +17,13 @@ def grant(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
     granted_on = day(str(data["granted_on"]))
     grant_id = str(data["grant_id"])
     if is_closed_on(state, granted_on):
-        raise Rejected("account_closed", "the account is closed (death)")
+        raise Rejected(Reason.ACCOUNT_CLOSED, "the account is closed (death)")
     if grant_id in state.grants:
-        raise Rejected("duplicate_grant", f"grant {grant_id} already exists")
+        raise Rejected(Reason.DUPLICATE_GRANT, f"grant {grant_id} already exists")
     unit = _unit(incoming, context)
     _check_features(incoming, context)
     if data.get("expires_on") and str(data["expires_on"]) <= str(data["granted_on"]):
-        raise Rejected("inconsistent_dates", "data.expires_on must be after data.granted_on")
+        raise Rejected(Reason.INCONSISTENT_DATES, "data.expires_on must be after data.granted_on")
     amount = parse_hundredths(str(data["amount_eur"] if unit == EUR else data["hours"]))
     record = {
         "grant_id": grant_id,
@@ -36,7 +38,7 @@ def grant(state: PersonState, incoming: Incoming, context: Context) -> Outcome:
         "refundable": bool(data.get("refundable", False)),
     }
     return Outcome(
-        [{"kind": "grant_opened", "grant": record},
+        [GrantOpened(grant=record),
          posting(incoming, record["granted_on"], "topups", amount, unit, "topup_grant",
                  grant_id=grant_id, memo=f"top-up {data['kind']} from {data['funder_type']}")],
         [f"top-up {grant_id}: {format_hundredths(amount)} {unit}"],
@@ -49,7 +51,7 @@ def _unit(incoming: Incoming, context: Context) -> str:
     given = EUR if "amount_eur" in incoming.data else HOURS
     if given != expected:
         field = "amount_eur" if given == EUR else "hours"
-        raise Rejected("field_not_in_force", f"data.{field} is not in force on that date")
+        raise Rejected(Reason.FIELD_NOT_IN_FORCE, f"data.{field} is not in force on that date")
     return given
 
 
@@ -59,20 +61,20 @@ def _check_features(incoming: Incoming, context: Context) -> None:
         return
     for field in _DATED_FEATURES:
         if incoming.data.get(field) not in (None, [], False):
-            raise Rejected("field_not_in_force", f"data.{field} is in force from 2025-04-17")
+            raise Rejected(Reason.FIELD_NOT_IN_FORCE, f"data.{field} is in force from 2025-04-17")
 
 
 def withdraw(state: PersonState, incoming: Incoming) -> Outcome:
     grant_id = str(incoming.data["grant_id"])
     record = state.grants.get(grant_id)
     if record is None:
-        raise Rejected("unknown_grant", f"no grant {grant_id}")
+        raise Rejected(Reason.UNKNOWN_GRANT, f"no grant {grant_id}")
     if record.get("withdrawn_on"):
-        raise Rejected("grant_closed", f"grant {grant_id} was already withdrawn")
+        raise Rejected(Reason.GRANT_CLOSED, f"grant {grant_id} was already withdrawn")
     withdrawn_on = str(incoming.data["withdrawn_on"])
     if withdrawn_on < record["granted_on"]:
-        raise Rejected("inconsistent_dates", "data.withdrawn_on is before the grant")
+        raise Rejected(Reason.INCONSISTENT_DATES, "data.withdrawn_on is before the grant")
     return Outcome(
-        [{"kind": "grant_withdrawn", "grant_id": grant_id, "withdrawn_on": withdrawn_on}],
+        [GrantWithdrawn(grant_id=grant_id, withdrawn_on=withdrawn_on)],
         [f"top-up {grant_id}: unused part withdrawn on {withdrawn_on}"],
     )

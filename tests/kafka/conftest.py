@@ -27,3 +27,13 @@ def kafka_full(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="session")
 def feed_messages(kafka_full: bool) -> int:
     return FEED_MESSAGES_FULL if kafka_full else FEED_MESSAGES_DEFAULT
+
+
+# Persons of the demo feed in the cluster test: the default suite's size, and `--kafka-full`'s.
+CLUSTER_PERSONS_DEFAULT = 120
+CLUSTER_PERSONS_FULL = 1_000
+
+
+@pytest.fixture(scope="session")
+def cluster_persons(kafka_full: bool) -> int:
+    return CLUSTER_PERSONS_FULL if kafka_full else CLUSTER_PERSONS_DEFAULT

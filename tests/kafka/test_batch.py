@@ -34,6 +34,8 @@ from consumers.metrics import Metrics, serve
 from consumers.positions import Stored
 from deploy.local.kafka import free_ports
 from ledger.batch import Result
+from ledger.outcomes import MessageOutcome, Reason
+from ledger.postgres import TrackingResultLost
 from ledger.storage import Receipt
 from tests.support import Feed
 
@@ -47,7 +49,8 @@ def _records(messages: list[Any], partition: int = 0, first: int = 0) -> list[In
 
 
 def _receipt(key: tuple[str, str], outcome: str, reason: str | None = None) -> Receipt:
-    return Receipt(key[0], key[1], "d", outcome, reason, f"{outcome} {reason}", None, None, "t")
+    return Receipt.stored(key[0], key[1], "d", outcome, reason, f"{outcome} {reason}", None,
+                          None, "t", None)
 
 
 def test_a_year_close_is_a_transaction_of_its_own() -> None:
@@ -97,8 +100,8 @@ def test_records_before_the_position_or_of_unpositioned_partitions_are_dropped()
 
 def test_dead_letters_are_the_rejected_records_with_their_five_headers() -> None:
     entries = parse(_records([b"x", b"y"], partition=5, first=99))
-    results = [Result("rejected", "malformed", "not JSON", None, None),
-               Result("accepted", None, "", "s", "m")]
+    results = [Result(MessageOutcome.REJECTED, Reason.MALFORMED, "not JSON", None, None),
+               Result(MessageOutcome.ACCEPTED, None, "", "s", "m")]
     (letter,) = dead_letters(zip(entries, results, strict=True))
     assert dict(letter.headers()) == {
         "reason": b"malformed", "detail": b"not JSON", "source-topic": TOPIC.encode(),
@@ -191,7 +194,9 @@ def test_metrics_are_served_on_their_port() -> None:
 def test_only_operating_errors_are_retried() -> None:
     assert is_transient(OperationalError("couldn't get a connection after 10.00 sec"))
     assert is_transient(KafkaTimeoutError("metadata"))
-    assert is_transient(ProgrammingError(
+    assert is_transient(TrackingResultLost(
+        "the last operation didn't produce records (command status: INSERT 0 1)"))
+    assert not is_transient(ProgrammingError(
         "the last operation didn't produce records (command status: INSERT 0 1)"))
     assert not is_transient(ProgrammingError('relation "message_outcomes" does not exist'))
     assert not is_transient(RecoveryMismatch("2 records but 1 outcome"))

@@ -21,6 +21,7 @@ from consumers.deadletters import DeliveryFailed
 from consumers.metrics import Metrics
 from consumers.publisher import PostingsPublisher, position_name
 from ledger.application import Ledger
+from ledger.changes import to_builtins
 from ledger.demo import DemoSettings, generate
 from ledger.domain import PersonAccount
 from tests.kafka import support
@@ -77,9 +78,9 @@ def _expected(ledger: Ledger) -> dict[str, tuple[str, str, Any]]:
             keys[event.originator_id] = event.person_key
         if isinstance(event, PersonAccount.Applied):
             for line, change in enumerate(event.changes):
-                if change["kind"] in SENT_KINDS:
+                if change.kind in SENT_KINDS:
                     expected[f"{notification.id}:{line}"] = (
-                        keys[event.originator_id], SENT_KINDS[change["kind"]], change)
+                        keys[event.originator_id], SENT_KINDS[change.kind], to_builtins(change))
     assert {kind for _, kind, _ in expected.values()} >= {"posting", "order_placed",
                                                            "order_updated"}
     return expected

@@ -89,7 +89,7 @@ class Ingest:
 
     def add(self, year: int, messages: list[dict[str, Any]], results: list[Result],
             seconds: float, *, close: bool) -> None:
-        self.outcomes.update(result.outcome for result in results)
+        self.outcomes.update(result.outcome.value for result in results)
         self.persons.update(str(m["person"]) for m in messages if m.get("person"))
         if close:
             found = SETTLED.search(results[0].detail)
