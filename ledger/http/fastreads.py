@@ -56,7 +56,7 @@ class CachedReads:
              "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
 
     async def open(self) -> None:
-        await self.pool.open()
+        await self.pool.open(limits.CACHED_READ_POOL_CONNECTIONS_MIN)
         try:
             async with self.pool.connection() as connection:
                 row = await (await connection.execute(*self.is_complete)).fetchone()
