@@ -68,7 +68,8 @@ class Metrics:
         """A JSON-ready copy."""
         with self._lock:
             return {
-                "messages": dict(self.outcomes),
+                # Plain strings: orjson takes no str subclass (an outcome enum) as a key.
+                "messages": {str(outcome): count for outcome, count in self.outcomes.items()},
                 "counters": dict(self.counters),
                 "batches": self.batch_count,
                 "batch_seconds_sum": round(self.batch_seconds_sum, 6),

@@ -346,11 +346,12 @@ def _add_shards(commands: Any) -> None:
                               " verify: `verify` on every shard; statistics: the statistics read"
                               " model summed over the shards; replay: `replay` of every shard;"
                               " move: copy the partitions whose owner --to-map changes")
-    command.add_argument("--shard", metavar="NAME", help="only this shard")
+    command.add_argument("--shard", metavar="NAME", help="only this shard (default: every shard)")
     command.add_argument("--to-map", metavar="FILE",
-                         help="move: the new shard map (TOML, as CPA_SHARD_MAP)")
+                         help="move: the new shard map (TOML, as CPA_SHARD_MAP; required by move,"
+                              " no default)")
     command.add_argument("--until", type=_timestamp, metavar="TIMESTAMP",
-                         help="replay: as for `replay`")
+                         help="replay: as for `replay` (required by replay, no default)")
     command.add_argument("--out", metavar="PREFIX",
                          help="replay: schema name prefix (default replay-YYYYMMDDTHHMMSS);"
                               " each shard's replay gets -SHARD appended")

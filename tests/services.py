@@ -56,6 +56,8 @@ class _WarmUp:
 
     def claim(self, name: str) -> Future[Any] | None:
         """The warm-up of `name`, which the caller now owns (stops), or None if none ran."""
+        if name in self._claimed:
+            return None  # already someone's: the caller starts its own
         self._claimed.add(name)
         return self._started.get(name)
 

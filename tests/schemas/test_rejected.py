@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from tests.schemas.examples import (
     without_data_field,
 )
 
+PYTHON_DEFAULT_RECURSION_LIMIT = 1_000
 REQUIRED_ENVELOPE_FIELDS = ["message_id", "source", "type", "version", "published_at", "data"]
 
 
@@ -416,8 +418,18 @@ def test_deeply_nested_array_item_is_a_violation() -> None:
 
 
 def test_parsed_array_item_nested_to_the_decoder_limit_is_a_violation() -> None:
-    # orjson decodes up to 1024 levels, more than Python's default recursion limit.
+    # orjson decodes up to 1024 levels, more than Python's default recursion limit (which
+    # other tests' libraries may have raised: set it back for this one).
     depth = 1_020
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(PYTHON_DEFAULT_RECURSION_LIMIT)
+    try:
+        _check_nested(depth)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _check_nested(depth: int) -> None:
     nested = b"[" * depth + b"]" * depth
     raw = orjson.dumps(example("hardship.exposure.declared"))
     result = parse(raw.replace(b"[1,2,4]", b"[" + nested + b"]"))
