@@ -87,6 +87,7 @@ class BalancesProjection:
     name = "balances"
     needs_events = True
     needs_states = True
+    log_wide = False
 
     def __init__(self, tracker: PersonTracker, parameters: Parameters) -> None:
         self.tracker = tracker

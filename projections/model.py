@@ -67,6 +67,9 @@ class ReadModel(Protocol):
     # Whether the model reads decoded domain events, and the persons' states (tracked).
     needs_events: bool
     needs_states: bool
+    # Whether the model follows the whole log in order (the audit chain) rather than persons:
+    # split across processes, only part 1 runs it (see `projections.parts`).
+    log_wide: bool
 
     def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
         """Read what this page of the log needs from the tables (before any `handle`)."""

@@ -31,6 +31,7 @@ class AccrualsProjection:
     name = "accruals"
     needs_events = True
     needs_states = True  # for the person key of each event
+    log_wide = False
 
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
@@ -72,6 +73,7 @@ class AuditChainProjection:
     name = "audit_chain"
     needs_events = False
     needs_states = False
+    log_wide = True
 
     def __init__(self) -> None:
         self.last_link: str | None = None
@@ -140,6 +142,7 @@ class StatisticsProjection:
     name = "statistics"
     needs_events = True
     needs_states = False
+    log_wide = False
 
     def __init__(self) -> None:
         self.sums: dict[tuple[int, str, str, str], int] = {}

@@ -140,6 +140,8 @@ class Positions:
         return found
 
     def write(self, curs: Cursor[DictRow], positions: Mapping[str, int]) -> None:
+        if not positions:
+            return
         curs.execute(SQL("UPDATE {} AS p SET position = t.position FROM unnest(%s::text[],"
                          " %s::bigint[]) AS t(projection, position)"
                          " WHERE p.projection = t.projection").format(self.names.positions()),

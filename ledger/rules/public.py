@@ -284,23 +284,36 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
 # What the balance document needs (the same function for both readers).
 
 
+def _public_periods_by_year(state: PersonState) -> dict[int, list[Any]]:
+    """The data of a person's public periods by the year they start in."""
+    periods: dict[int, list[Any]] = {}
+    for key in state.index.by_type.get(EMPLOYMENT_TYPE, ()):
+        fact = state.facts[key]
+        if is_public_period(fact):
+            periods.setdefault(int(str(fact["data"]["period_start"])[:4]), []).append(
+                fact["data"])
+    return periods
+
+
 def document_part(state: PersonState, parameters: Parameters) -> dict[str, Any]:
     """The public counter's part of a person's account document: a function of the state
     only. `years`: each year with public facts, settled (`credited`, `settled_on`) or not
     (`entitled` before the ceiling, `ceiling`); `profiles` ([since year, profile]) for the
     ceiling of the day."""
-    years = sorted(years_with_public_facts(state))
+    periods = _public_periods_by_year(state)
+    years = sorted(periods)
     rows: list[dict[str, Any]] = []
     profiles: list[list[Any]] = []
     if years:
-        # The facts a profile reads (periods and qualifications), gathered once: not the
-        # whole career for every year.
-        shaping = {key: state.facts[key] for kind in (EMPLOYMENT_TYPE, QUALIFICATION_TYPE)
-                   for key in state.index.by_type.get(kind, ())}
-        declared = [int(str(f["data"]["declared_on"])[:4])
-                    for f in state.facts_of_type(QUALIFICATION_TYPE)]
+        # What a year's profile reads, gathered once (not the whole career for every year):
+        # the periods of the last year with public periods up to it, and the qualifications.
+        qualification = [state.facts[key]["data"]
+                         for key in state.index.by_type.get(QUALIFICATION_TYPE, ())]
+        declared = [int(str(data["declared_on"])[:4]) for data in qualification]
+        shaping_year = years[0]
         for year in range(years[0], max([years[-1], *declared]) + 1):
-            profile = profile_of(year, shaping, parameters)
+            shaping_year = year if year in periods else shaping_year
+            profile = _profile(year, periods[shaping_year], qualification, parameters)[0]
             if not profiles or profiles[-1][1] != profile:
                 profiles.append([year, profile])
     for year in years:
