@@ -254,11 +254,11 @@ class InboundLoop:
                     time.sleep(limits.HOLD_WAIT_MS / 1000)
                     continue
                 if unit.kind is not None:
-                    outcomes += [result.outcome for result in self.cross(unit)]
+                    outcomes += [result.outcome.value for result in self.cross(unit)]
                     continue
                 for transaction in transactions(entries):
                     results = self.record(transaction)
-                    outcomes += [result.outcome for result in results]
+                    outcomes += [result.outcome.value for result in results]
                     self.send_dead_letters(transaction, results)
         self.commit_hints()
         self.metrics.batch_recorded(outcomes, time.perf_counter() - started)

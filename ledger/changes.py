@@ -145,7 +145,7 @@ def decode_applied(data: bytes) -> dict[str, Any]:
     """An `Applied` event's stored bytes as the event's attributes, changes typed."""
     try:
         state = _APPLIED_DECODER.decode(data)
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:  # not JSON, or not an Applied event's shape
         raise UnreadableChange(str(error)) from error
     return {"timestamp": state.timestamp, "source": state.source,
             "message_id": state.message_id, "message_type": state.message_type,
@@ -156,7 +156,7 @@ def decode_changes(data: bytes) -> list[AnyChange]:
     """A JSON array of changes (dict-shaped, as stored) as typed changes."""
     try:
         return _CHANGES_DECODER.decode(data)
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:
         raise UnreadableChange(str(error)) from error
 
 

@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.changes import AnyChange
-from ledger.state import PersonState, evolve, stamped
+from ledger.state import PersonState, evolve_recorded
 
 CALENDAR_ID = uuid.UUID("00000000-0000-0000-0000-00000000ca1e")
 
@@ -39,7 +39,7 @@ class PersonAccount(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             account = cast(PersonAccount, aggregate)
             recorded_at = self.timestamp.isoformat()
-            evolve(account.state, stamped(self.changes, recorded_at))
+            evolve_recorded(account.state, self.changes, recorded_at)
 
     def record(
         self,

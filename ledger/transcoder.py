@@ -19,7 +19,13 @@ from typing import Any, cast
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, find_id_convertor
+from eventsourcing.persistence import (
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+    find_id_convertor,
+)
 from eventsourcing.utils import get_topic
 
 from ledger import changes
@@ -45,10 +51,11 @@ _APPLIED_TOPIC = get_topic(_APPLIED)
 
 
 class LedgerMapper(Mapper[uuid.UUID]):
-    """eventsourcing's mapper, with `Applied` events through the typed changes' codec."""
+    """eventsourcing's mapper, with `Applied` events through the typed changes' codec (then
+    the compressor and the cipher, when configured, as eventsourcing applies them)."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[uuid.UUID]) -> StoredEvent:
-        if type(domain_event) is not _APPLIED or self.compressor or self.cipher:
+        if type(domain_event) is not _APPLIED:
             return super().to_stored_event(domain_event)
         attributes = vars(domain_event)
         document = {  # in the stored order, the timestamp as orjson wrote it
@@ -59,14 +66,30 @@ class LedgerMapper(Mapper[uuid.UUID]):
             "changes": attributes["changes"],
             "notes": attributes["notes"],
         }
+        state = changes.encode(document)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
         return StoredEvent(originator_id=attributes["originator_id"],
                            originator_version=attributes["originator_version"],
-                           topic=_APPLIED_TOPIC, state=changes.encode(document))
+                           topic=_APPLIED_TOPIC, state=state)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[uuid.UUID]:
-        if stored_event.topic != _APPLIED_TOPIC or self.compressor or self.cipher:
+        if stored_event.topic != _APPLIED_TOPIC:
             return super().to_domain_event(stored_event)
-        attributes = changes.decode_applied(stored_event.state)
+        try:
+            state = stored_event.state
+            if self.cipher:
+                state = self.cipher.decrypt(state)
+            if self.compressor:
+                state = self.compressor.decompress(state)
+            attributes = changes.decode_applied(state)
+        except Exception as error:  # as eventsourcing's mapper reports any of these
+            raise MapperDeserialisationError(
+                f"Failed to deserialise state of stored event with topic '{stored_event.topic}',"
+                f" originator_id '{stored_event.originator_id}' and originator_version"
+                f" {stored_event.originator_version}: {error}") from error
         convert = find_id_convertor(_APPLIED, _id_type(stored_event.originator_id))
         attributes["originator_id"] = convert(stored_event.originator_id)
         attributes["originator_version"] = stored_event.originator_version

@@ -39,7 +39,7 @@ from ledger.batch import Batch, Result
 from ledger.decide import merge, reconcile_everything
 from ledger.domain import PersonAccount
 from ledger.homes import PersonHomes
-from ledger.outcomes import MessageOutcome, reason_of
+from ledger.outcomes import MessageOutcome, Reason, reason_of
 from ledger.partitioner import murmur2
 from ledger.rules.common import Context, Incoming, Rejected
 from ledger.state import PersonState
@@ -64,7 +64,7 @@ class Transfer:
 
     absorbed_key: str
     state: dict[str, Any] | None
-    reason: str | None = None
+    reason: Reason | None = None
     detail: str = ""
 
     def encode(self) -> bytes:
@@ -74,7 +74,7 @@ class Transfer:
     @classmethod
     def decode(cls, value: bytes) -> Transfer:
         document = orjson.loads(value)
-        return cls(str(document["absorbed_key"]), document["state"], document["reason"],
+        return cls(str(document["absorbed_key"]), document["state"], reason_of(document["reason"]),
                    str(document["detail"]))
 
 
@@ -166,21 +166,21 @@ def _give_up(ledger: Ledger, batch: Batch, message: Message, absorbed_key: str,
         gone, _ = merge(PersonState(person_key=survivor_key), absorbed.state, absorbed_key,
                         incoming)
     except Rejected as refusal:
-        _receipt(ledger, batch, key, message, "rejected", refusal.reason, refusal.detail,
-                 absorbed_key)
+        _receipt(ledger, batch, key, message, MessageOutcome.REJECTED, refusal.reason,
+                 refusal.detail, absorbed_key)
         return Transfer(absorbed_key, None, refusal.reason, refusal.detail)
     ledger.record(absorbed, incoming, gone, batch)
-    _receipt(ledger, batch, key, message, "accepted", None,
+    _receipt(ledger, batch, key, message, MessageOutcome.ACCEPTED, None,
              f"history moved to partition {survivor_partition}", absorbed_key)
     # Its messages wait until the transfer is sent and the "moved" mark forwards them.
-    _receipt(ledger, batch, moving_key(absorbed_key), message, "accepted", None,
+    _receipt(ledger, batch, moving_key(absorbed_key), message, MessageOutcome.ACCEPTED, None,
              str(survivor_partition), absorbed_key)
     return Transfer(absorbed_key, before)
 
 
 def _recorded_transfer(ledger: Ledger, absorbed_key: str, prior: Receipt) -> Transfer:
     """The transfer a previous try recorded: the frozen account before its last event."""
-    if prior.outcome == "rejected":
+    if prior.outcome is MessageOutcome.REJECTED:
         return Transfer(absorbed_key, None, prior.reason, prior.detail)
     batch = Batch()
     account = ledger.load_account(absorbed_key, batch)
@@ -221,10 +221,10 @@ def _take_over(ledger: Ledger, batch: Batch, message: Message, transfer: Transfe
     for close, outcome in settlements_due(survivor.state, context):
         ledger.record(survivor, close, outcome, batch)
     if transfer.state is None:
-        return _receipt(ledger, batch, key, message, "rejected", transfer.reason,
+        return _receipt(ledger, batch, key, message, MessageOutcome.REJECTED, transfer.reason,
                         transfer.detail, survivor.person_key)
     notes = _absorb(ledger, batch, survivor, message, transfer, context)
-    return _receipt(ledger, batch, key, message, "accepted", None, "; ".join(notes),
+    return _receipt(ledger, batch, key, message, MessageOutcome.ACCEPTED, None, "; ".join(notes),
                     survivor.person_key)
 
 
@@ -256,9 +256,10 @@ def _followed(ledger: Ledger, key: str, batch: Batch) -> PersonAccount:
 
 
 def _receipt(ledger: Ledger, batch: Batch, key: tuple[str, str], message: Message,
-             outcome: str, reason: str | None, detail: str, person_key: str) -> Result:
+             outcome: MessageOutcome, reason: Reason | None, detail: str,
+             person_key: str) -> Result:
     receipt = Receipt(source=key[0], message_id=key[1], digest=message.digest,
-                      outcome=MessageOutcome(outcome), reason=reason_of(reason), detail=detail,
+                      outcome=outcome, reason=reason, detail=detail,
                       person_key=person_key, message_type=message.type,
                       recorded_at=ledger.now(), channel="kafka")
     result = receipt.result()

@@ -10,13 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.compressor import ZlibCompressor
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger import changes
 from ledger.changes import CHANGE_CLASSES, AnyChange, UnreadableChange
 from ledger.domain import PersonAccount
-from ledger.state import PersonState, evolve
+from ledger.state import PersonState, evolve, evolve_recorded, stamped
 from ledger.transcoder import LedgerMapper, OrjsonTranscoder
 
 POSTING = {"on": "2020-03-01", "account": "cpf", "amount": 50000, "unit": "EUR",
@@ -93,6 +94,42 @@ def test_change_matching_no_class_is_refused(document: dict[str, Any]) -> None:
         changes.decode_changes(orjson.dumps([document]))
     with pytest.raises(UnreadableChange):
         changes.from_builtins(document)
+
+
+def test_a_stored_applied_event_that_is_no_longer_readable_is_reported_by_the_mapper() -> None:
+    state = b'{"timestamp":"2021-03-04T05:06:07+00:00","source":"s","message_id":"m",' \
+            b'"message_type":"t","changes":[{"kind":"fact_invented"}],"notes":[]}'
+    stored = StoredEvent(originator_id=uuid.uuid4(), originator_version=2,
+                         topic=get_topic(PersonAccount.Applied), state=state)
+    with pytest.raises(MapperDeserialisationError, match="kind"):
+        LedgerMapper(transcoder=OrjsonTranscoder()).to_domain_event(stored)
+    with pytest.raises(UnreadableChange):
+        changes.decode_changes(b"[not json")
+
+
+def test_applied_events_round_trip_through_a_configured_compressor() -> None:
+    mapper = LedgerMapper(transcoder=OrjsonTranscoder(), compressor=ZlibCompressor())
+    timestamp = dt.datetime(2021, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+    typed = [changes.from_builtins(document) for document in SAMPLES.values()]
+    stored = StoredEvent(originator_id=uuid.uuid4(), originator_version=3,
+                         topic=get_topic(PersonAccount.Applied),
+                         state=ZlibCompressor().compress(changes.encode({
+                             "timestamp": timestamp.isoformat(), "source": "s",
+                             "message_id": "m", "message_type": "t", "changes": typed,
+                             "notes": []})))
+    event = mapper.to_domain_event(stored)
+    assert isinstance(event, PersonAccount.Applied) and event.changes == typed
+    assert mapper.to_stored_event(event) == stored
+
+
+def test_evolve_recorded_is_evolve_of_the_stamped_changes() -> None:
+    typed = [changes.from_builtins(d) for d in SAMPLES.values()]
+    stamped_state, recorded_state = PersonState(person_key="k1"), PersonState(person_key="k1")
+    evolve(stamped_state, stamped(typed, "2021-03-04T05:06:07+00:00"))
+    evolve_recorded(recorded_state, typed, "2021-03-04T05:06:07+00:00")
+    assert recorded_state.to_json() == stamped_state.to_json()
+    assert all("recorded_at" in line for line in recorded_state.postings)
+    assert "recorded_at" not in POSTING  # the change's own posting is left as it was
 
 
 def test_evolve_applies_every_class() -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
+import gc
 import sqlite3
 import tempfile
 import time
@@ -31,7 +33,7 @@ from ledger.domain import PersonAccount
 from ledger.transcoder import OrjsonTranscoder
 
 APPLIED_TOPIC_SUFFIX = PersonAccount.Applied.__qualname__
-ROUNDS = 3
+ROUNDS = 9
 
 
 def _stored_events(persons: int, seed: int) -> list[bytes]:
@@ -52,13 +54,30 @@ def _stored_events(persons: int, seed: int) -> list[bytes]:
     return [bytes(state) for topic, state in rows if topic.endswith(APPLIED_TOPIC_SUFFIX)]
 
 
-def _rate(work: Callable[[], object], count: int) -> float:
-    best = float("inf")
-    for _ in range(ROUNDS):
+def _seconds(work: Callable[[], object]) -> float:
+    """One timed run, the collector off (the decoded objects would trigger it at random)."""
+    gc.collect()
+    gc.disable()
+    try:
         started = time.perf_counter()
         work()
-        best = min(best, time.perf_counter() - started)
-    return count / best
+        return time.perf_counter() - started
+    finally:
+        gc.enable()
+
+
+def _compare(label: str, candidates: dict[str, Callable[[], object]], count: int) -> None:
+    """Each candidate timed once a round, in turn, over `ROUNDS` rounds; its best rate and
+    the median of its per-round ratios to the first (the reference)."""
+    seconds: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(ROUNDS):
+        for name, work in candidates.items():
+            seconds[name].append(_seconds(work))
+    reference = seconds[next(iter(candidates))]
+    for name, times in seconds.items():
+        ratios = sorted(ref / mine for ref, mine in zip(reference, times, strict=True))
+        print(f"{label}  {name:36} {count / min(times):>10,.0f} events/s"
+              f"  x{ratios[len(ratios) // 2]:.2f} (median of {ROUNDS} paired rounds)")
 
 
 def _orjson_then_convert(transcoder: OrjsonTranscoder, data: bytes) -> dict[str, Any]:
@@ -95,11 +114,8 @@ def main() -> None:
         "msgspec, typed and validated": changes.decode_applied,
         "orjson, then convert to typed": lambda data: _orjson_then_convert(transcoder, data),
     }
-    reference = 0.0
-    for name, decode in decoders.items():
-        rate = _rate(lambda decode=decode: [decode(data) for data in stored], count)  # type: ignore[misc]
-        reference = reference or rate
-        print(f"decode  {name:36} {rate:>10,.0f} events/s  x{rate / reference:.2f}")
+    _compare("decode", {name: functools.partial(_each, decode, stored)
+                        for name, decode in decoders.items()}, count)
 
     plain = [transcoder.decode(data) for data in stored]
     typed = [_with_typed_changes(document) for document in plain]
@@ -108,15 +124,16 @@ def main() -> None:
         "msgspec, typed changes": (_msgspec_encode, typed),
         "orjson, typed via to_builtins": (_orjson_encode_typed, typed),
     }
-    reference = 0.0
     for name, (encode, documents) in encoders.items():
         same = all(encode(d) == data for d, data in zip(documents, stored, strict=True))
-        rate = _rate(lambda encode=encode, documents=documents: [  # type: ignore[misc]
-            encode(d) for d in documents], count)
-        reference = reference or rate
-        print(f"encode  {name:36} {rate:>10,.0f} events/s  x{rate / reference:.2f}"
-              f"  stored bytes unchanged: {same}")
+        print(f"encode  {name:36} writes the stored bytes unchanged: {same}")
+    _compare("encode", {name: functools.partial(_each, encode, documents)
+                        for name, (encode, documents) in encoders.items()}, count)
 
+
+def _each(function: Callable[[Any], object], inputs: list[Any]) -> None:
+    for item in inputs:
+        function(item)
 
 if __name__ == "__main__":
     main()

@@ -230,7 +230,7 @@ def record_batched(ledger: Ledger, report: Report) -> None:
     for batch in batches:
         with ingesting:
             results = ledger.ingest(batch)
-        outcomes.update(result.outcome for result in results)
+        outcomes.update(result.outcome.value for result in results)
         progress.update(len(batch))
     messages = progress.count
     report.outcomes = dict(outcomes)
