@@ -91,13 +91,14 @@ def _lifespan(service: LedgerService) -> Callable[[Starlette], AbstractAsyncCont
         # Ledger calls run in worker threads; more threads than connections only contend for
         # the GIL and the pool (measured: tests/bench/bench_http.py).
         to_thread.current_default_thread_limiter().total_tokens = limits.WORKER_THREADS_MAX
-        if service.cached_reads is not None:
-            await service.cached_reads.open()
+        fast_reads = service.every_fast_reads()
+        for reads in fast_reads:
+            await reads.open()
         try:
             yield
         finally:
-            if service.cached_reads is not None:
-                await service.cached_reads.close()
+            for reads in fast_reads:
+                await reads.close()
             service.close()
 
     return lifespan

@@ -67,7 +67,7 @@ class Handlers:
         today = dt.date.today()
         as_of = parameters.date(request.query_params, "as_of") or today
         known_at = parameters.timestamp(request.query_params, "known_at")
-        fast = self.service.cached_reads
+        fast = self.service.fast_reads(person)
         if fast is not None and known_at is None and as_of == today:
             body = await fast.body(self.service.ledger.person_key(person), today)
             if body is None:

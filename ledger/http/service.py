@@ -76,6 +76,14 @@ class LedgerService:
         self._writing = threading.Lock()
         self.closes = CloseSweeps(self._sweep)
 
+    def fast_reads(self, person: str) -> CachedReads | None:
+        """The event-loop reads of the store that answers for this person (None: SQLite)."""
+        return self.cached_reads
+
+    def every_fast_reads(self) -> list[CachedReads]:
+        """Every store's event-loop reads, to open and close with the application."""
+        return [] if self.cached_reads is None else [self.cached_reads]
+
     @classmethod
     def build(cls, settings: HttpSettings) -> LedgerService:
         """The service of the single store, or of every shard when CPA_SHARD_MAP names some."""

@@ -22,6 +22,7 @@ from ledger.application import Item
 from ledger.batch import Result
 from ledger.cluster import Cluster
 from ledger.http import pages
+from ledger.http.fastreads import CachedReads
 from ledger.http.problems import Problem
 from ledger.http.service import LedgerService
 from ledger.identity import is_valid
@@ -59,7 +60,7 @@ class ShardedService(LedgerService):
         self.ledger = cluster.first  # the person-key secret is the same on every shard
         self.postgres = True
         self.ready_lag_max_events = ready_lag_max_events
-        self.cached_reads = None  # the fast path reads one database: not across shards
+        self.cached_reads = None  # one per shard: `fast_reads`
         self.documents = None
         self.runner = None
         self.read_pool = None
@@ -71,6 +72,15 @@ class ShardedService(LedgerService):
         first shard, which rejects it as every shard would)."""
         shard = self.cluster.home_of(person) if is_valid(person) else self._first()
         return self.services[shard.name]
+
+    def fast_reads(self, person: str) -> CachedReads | None:
+        """The person's shard's event-loop reads (keyed by the person key, which is the same
+        secret's on every shard)."""
+        return self.of(person).cached_reads
+
+    def every_fast_reads(self) -> list[CachedReads]:
+        return [reads for service in self.services.values()
+                for reads in service.every_fast_reads()]
 
     def _first(self) -> Shard:
         return self.cluster.map.shards[0]

@@ -107,6 +107,9 @@ def test_serve_routes_each_person_to_their_shard_and_answers_across_shards(
         persons = sorted({str(m["person"]) for m in feed if "person" in m})
         answered = {p: reads.get(f"/v1/persons/{p}/balances", params={"as_of": str(AS_OF)})
                     .json() for p in persons}
+        # Today's documents: the shard's cache, read on the event loop (twice: miss, then hit).
+        today = [{p: reads.get(f"/v1/persons/{p}/balances").json() for p in persons}
+                 for _ in range(2)]
         on_second = next(m for m in feed if "person" in m and _shard(m["person"]) == 1)
         found = running.client(scope="audit").get(
             f"/v1/messages/{on_second['source']}/{on_second['message_id']}")
@@ -116,7 +119,8 @@ def test_serve_routes_each_person_to_their_shard_and_answers_across_shards(
     assert refused["outcomes"][0]["reason"] == "not_supported"
     assert found.status_code == 200
     assert verified["ok"] and set(verified["shards"]) == {"s0", "s1"}
-    assert answered == _single_store(tmp_path, feed, persons)
+    assert answered == _single_store(tmp_path, feed, persons, AS_OF)
+    assert today[0] == today[1] == _single_store(tmp_path, feed, persons, dt.date.today())
     variables = {"CPA_SHARD_MAP": str(path), "A_URL": first, "B_URL": second,
                  "CPA_DATABASE_URL": first, "CPA_PERSON_KEY_SECRET": servers.SECRET}
     statistics = _shards_command(monkeypatch, capsys, variables, ["statistics"])
@@ -151,10 +155,11 @@ def _shards_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     return document
 
 
-def _single_store(tmp_path: Path, feed: list[dict[str, Any]],
-                  persons: list[str]) -> dict[str, Any]:
-    settings = Settings.from_environment(servers.environment(f"sqlite:///{tmp_path / 'one.db'}"))
+def _single_store(tmp_path: Path, feed: list[dict[str, Any]], persons: list[str],
+                  as_of: dt.date) -> dict[str, Any]:
+    database = tmp_path / f"one-{as_of}.db"
+    settings = Settings.from_environment(servers.environment(f"sqlite:///{database}"))
     with Ledger(settings) as ledger:
         ledger.ingest([parse(orjson.dumps(m)) for m in feed])
         reader = Reader(ledger)
-        return {p: orjson.loads(orjson.dumps(reader.balance(p, AS_OF))) for p in persons}
+        return {p: orjson.loads(orjson.dumps(reader.balance(p, as_of))) for p in persons}
