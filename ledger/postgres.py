@@ -78,6 +78,14 @@ def bound_sessions(datastore: PostgresDatastore) -> None:
     connection_arguments["options"] = options
 
 
+# The session lock under which a process sets up the store at start-up. eventsourcing's set-up
+# is not safe to run in several sessions at once: every start runs `CREATE OR REPLACE FUNCTION`
+# (two at once: "tuple concurrently updated"), and on a new store `CREATE TYPE` and `CREATE
+# TABLE IF NOT EXISTS` (a unique violation in pg_type) and its tracking table's first row. Held
+# on a connection of its own across eventsourcing's several transactions; the session's
+# `lock_timeout` bounds the wait.
+START_UP_LOCK = "cpa-ledger-start-up"
+
 # "No upper bound" for `select_latest`: the largest bigint.
 VERSION_MAX = 2**63 - 1
 
@@ -104,8 +112,15 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                  Identifier(datastore.originator_id_type))
 
     def create_table(self) -> None:
-        super().create_table()
-        self.migrate()
+        """eventsourcing's tables, types and insert function, then the ledger's migrations, one
+        process at a time (see `START_UP_LOCK`)."""
+        with self.datastore.get_connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (START_UP_LOCK,))
+            try:
+                super().create_table()
+                self.migrate()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (START_UP_LOCK,))
 
     def migrate(self) -> None:
         """Apply the ledger's schema migrations not applied yet, under an advisory lock so that
