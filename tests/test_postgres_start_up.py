@@ -2,7 +2,8 @@
 (types, tables, its insert function) and the ledger's migrations run one process at a time
 (`ledger.postgres.START_UP_LOCK`). Three `project --part` processes started at once used to
 fail now and then with "tuple concurrently updated" (two sessions replacing the insert
-function at once)."""
+function at once). Consumers noting their first persons together on a new shard all create
+the `person_partitions` table."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
+from ledger.homes import PersonHomes
 from ledger.postgres import START_UP_LOCK
 from projections.parts import Part
 from projections.runner import Runner, live_names
@@ -24,6 +26,8 @@ from tests.support import ledger_at
 pytestmark = pytest.mark.postgres
 
 STARTING_TOGETHER = 4
+# New stores on which consumers note their first persons together (the race shows in most).
+HOMES_ROUNDS = 3
 # A bound for a hang only (the wait ends as soon as the starting session waits for a lock).
 LOCK_WAIT_DEADLINE_SECONDS = 30.0
 LOCK_WAIT_POLL_SECONDS = 0.02
@@ -89,6 +93,35 @@ def test_processes_starting_together_on_a_new_store_all_open_it(pg: Ledgers) -> 
     for opening in openings:
         opening.join()
     assert _errors(openings) == []
+
+
+def test_consumers_noting_their_first_persons_together_all_create_the_table(
+        pg: Ledgers) -> None:
+    errors: list[str] = []
+    for _ in range(HOMES_ROUNDS):
+        url = pg.url()
+        ledgers = [ledger_at(url) for _ in range(STARTING_TOGETHER)]
+        try:
+            barrier = threading.Barrier(STARTING_TOGETHER)
+            creating = [threading.Thread(target=_together, args=(
+                barrier, PersonHomes(ledger).create, errors)) for ledger in ledgers]
+            for thread in creating:
+                thread.start()
+            for thread in creating:
+                thread.join()
+        finally:
+            for ledger in ledgers:
+                ledger.close()
+    assert errors == []
+
+
+def _together(barrier: threading.Barrier, action: Callable[[], None],
+              errors: list[str]) -> None:
+    barrier.wait()
+    try:
+        action()
+    except Exception as error:  # the test reports it
+        errors.append(f"{type(error).__name__}: {error}")
 
 
 def _create_part(number: int) -> Callable[[Ledger], None]:
