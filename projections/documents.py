@@ -70,6 +70,7 @@ class DocumentCache:
         self.ledger = ledger
         self.names = names
         self.pool = pool
+        self.running_complete: bool | None = None  # learnt from the first fill
 
     def cached(self, identifier: str, as_of: dt.date) -> bytes | None:
         key = self.ledger.person_key(normalise(identifier))
@@ -94,9 +95,10 @@ class DocumentCache:
             cursor.execute(SQL("SELECT version FROM {} WHERE person_key = %s")
                            .format(self.names.table(TABLE)), (key,))
             row = cursor.fetchone()
-            reader = TableReader(self.ledger, self.names)
+            reader = TableReader(self.ledger, self.names, self.running_complete)
             reader.datastore = _Pinned(cursor)
             answer = reader.answer(identifier, as_of)
+            self.running_complete = reader.running_complete()
         version = None if row is None else int(row["version"])
         storable = answer.known and answer.key == key
         return orjson.dumps(answer.document), version, storable

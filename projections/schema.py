@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 REBUILD_SUFFIX = "__next"
 
@@ -118,13 +118,33 @@ def tables_of(projection: str) -> tuple[str, ...]:
     return PROJECTIONS[projection] + CACHES.get(projection, ())
 
 
+# The comment on a table created with its whole read model: it holds rows from the first event
+# on. A table added to an existing read model (a store made by an older version) has no rows
+# for the events projected before it and stays without this comment until `cpa-ledger rebuild`
+# replaces the set (a rename keeps comments); readers that depend on it check (`is_complete`).
+COMPLETE_COMMENT = "complete: projected from the first event"
+
+
 def create_tables(curs: Cursor[DictRow], names: Names, projection: str) -> None:
+    fresh = not any(_exists(curs, names, base) for base in tables_of(projection))
     for base in tables_of(projection):
         if _exists(curs, names, base):
             continue
         curs.execute(SQL(_DDL[base]).format(table=names.table(base)))
         for statement in _INDEXES.get(base, ()):
             curs.execute(SQL(statement).format(table=names.table(base)))
+        if fresh:
+            curs.execute(SQL("COMMENT ON TABLE {} IS {}").format(
+                names.table(base), Literal(COMPLETE_COMMENT)))
+
+
+IS_COMPLETE = ("SELECT coalesce(obj_description(to_regclass(%s), 'pg_class') = %s, false)"
+               " AS complete")
+
+
+def is_complete_parameters(names: Names, base: str) -> tuple[str, str]:
+    """`IS_COMPLETE`'s parameters: whether that table holds rows from the first event on."""
+    return f'"{names.schema}"."{names.bare(base)}"', COMPLETE_COMMENT
 
 
 def _exists(curs: Cursor[DictRow], names: Names, base: str) -> bool:

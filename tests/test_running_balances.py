@@ -17,10 +17,11 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.sql import SQL
 
 from ledger.application import Ledger
 from ledger.demo import DemoSettings, generate
-from projections.operations import verify
+from projections.operations import rebuild, verify
 from projections.reader import Reader
 from projections.runner import Runner, live_names
 from projections.running import DISTINCT_KINDS, OTHER_KIND
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.postgres
 PERSONS = 25
 BATCH_MESSAGES = 60
 BATCH_SECONDS = 3_600
-EXAMPLES = 60
+EXAMPLES = 40
 CASES = Path(__file__).parent / "cases"
 # Merges (with a later message about the absorbed identifier), a withdrawal, an expiry.
 CASE_NAMES = ("rules_9_merge_nia_then_nir", "rules_10_merge_and_death_carry_cpf_public",
@@ -137,3 +138,36 @@ def test_the_lookup_equals_the_sum_and_the_fold(fed: Fed) -> None:
 def test_a_restarted_projector_writes_what_a_fresh_replay_writes(fed: Fed) -> None:
     verdict = verify(fed.ledger)
     assert verdict.ok, verdict.difference
+
+
+def test_a_store_older_than_the_running_totals_sums_the_postings_until_rebuilt(
+        postgres_url: str) -> None:
+    ledger = Ledgers("postgres", postgres_url).new()
+    try:
+        batches = _demo_batches()
+        ledger.ingest(validated(batches[0]))
+        runner = Runner(ledger, live_names(ledger))
+        runner.create()
+        runner.catch_up()
+        datastore: Any = ledger.app.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.transaction(commit=True) as curs:  # as a store made before them
+            curs.execute(SQL("DROP TABLE {}").format(runner.names.table("running_balances")))
+        ledger.ingest(validated(batches[1]))
+        runner = Runner(ledger, live_names(ledger))
+        runner.create()
+        runner.catch_up()
+        persons = sorted({str(m["person"]) for m in batches[0] + batches[1] if "person" in m})
+        assert not TableReader(ledger).running_complete()
+        _answer_as_the_fold(ledger, persons)
+        rebuild(ledger, ["balances"])
+        assert TableReader(ledger).running_complete()
+        _answer_as_the_fold(ledger, persons)
+    finally:
+        ledger.close()
+
+
+def _answer_as_the_fold(ledger: Ledger, persons: list[str]) -> None:
+    tables, events = TableReader(ledger), Reader(ledger)
+    for person in persons:
+        for as_of in (dt.date(2018, 6, 30), dt.date(2024, 6, 30)):
+            assert tables.balance(person, as_of) == events.balance(person, as_of), person

@@ -12,10 +12,11 @@ stores the document).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 from psycopg.types.json import set_json_loads
 
 from ledger import limits as ledger_limits
@@ -24,8 +25,10 @@ from ledger.http.readconnections import ReadConnections
 from ledger.http.readpool import READ_SESSION_OPTIONS, conninfo_of
 from projections.documents import select_cached
 from projections.running import decoded
-from projections.schema import Names
+from projections.schema import IS_COMPLETE, Names, is_complete_parameters
 from projections.tables import Answer, BalanceStatements, TableReader, merged_into
+
+logger = logging.getLogger("cpa_ledger.http")
 
 
 async def _configure(connection: AsyncConnection[Any]) -> None:
@@ -41,6 +44,11 @@ class CachedReads:
         self.balance_now = balances.now.as_bytes(None)
         self.balance_at = balances.at.as_bytes(None)
         self.tables = tables
+        # Whether dated reads can use the running totals (`TableReader.running_complete`):
+        # learnt at start-up; until then, and when they cannot, the service answers them.
+        self.dated = False
+        self.is_complete = (IS_COMPLETE.encode(),
+                            is_complete_parameters(names, "running_balances"))
         self.pool = ReadConnections(
             conninfo_of(database_url), limits.CACHED_READ_POOL_CONNECTIONS_MAX,
             limits.READ_POOL_WAIT_SECONDS, _configure,
@@ -48,7 +56,17 @@ class CachedReads:
              "connect_timeout": limits.READ_CONNECT_TIMEOUT_SECONDS})
 
     async def open(self) -> None:
-        await self.pool.open()
+        await self.pool.open(limits.CACHED_READ_POOL_CONNECTIONS_MIN)
+        try:
+            async with self.pool.connection() as connection:
+                row = await (await connection.execute(*self.is_complete)).fetchone()
+        except OperationalError as error:
+            logger.warning("dated reads answered in worker threads: %s", error)
+            return
+        self.dated = bool(row and row[0])
+        if not self.dated:
+            logger.warning("the running balances predate this store's events: dated reads"
+                           " sum the postings until `cpa-ledger rebuild balances`")
 
     async def close(self) -> None:
         await self.pool.close()

@@ -68,15 +68,15 @@ class Handlers:
         as_of = parameters.date(request.query_params, "as_of") or today
         known_at = parameters.timestamp(request.query_params, "known_at")
         fast = self.service.cached_reads
-        if fast is None:
-            document = await run_in_threadpool(self.service.balance, person, as_of, known_at)
-            return tagged(request, document)
-        if known_at is None and as_of == today:
+        if fast is not None and known_at is None and as_of == today:
             body = await fast.body(self.service.ledger.person_key(person), today)
             if body is None:
                 body = await run_in_threadpool(self.service.balance_of_today, person, today)
             return tagged_body(request, body)
-        return tagged(request, (await fast.answer(person, as_of, known_at)).document)
+        if fast is not None and fast.dated:
+            return tagged(request, (await fast.answer(person, as_of, known_at)).document)
+        document = await run_in_threadpool(self.service.balance, person, as_of, known_at)
+        return tagged(request, document)
 
     async def get_postings(self, request: Request) -> Response:
         person = parameters.person(request.path_params["person"])

@@ -58,8 +58,9 @@ READ_POOL_WAIT_SECONDS = 5.0
 READ_CONNECT_TIMEOUT_SECONDS = 10
 READ_STATEMENT_TIMEOUT_MS = 5_000
 # The cached and dated balance reads' own asynchronous connections, per worker process (see
-# `fastreads`, `readconnections`): made at start-up (or, if the store does not answer yet,
-# when first needed).
+# `fastreads`, `readconnections`): the first ones made at start-up (or, if the store does not
+# answer yet, when first needed), the others when first needed.
+CACHED_READ_POOL_CONNECTIONS_MIN = 2
 CACHED_READ_POOL_CONNECTIONS_MAX = 8
 # Threads per worker process running ledger calls (reads, writes) off the event loop.
 WORKER_THREADS_MAX = READ_POOL_CONNECTIONS_MAX

@@ -34,15 +34,15 @@ class ReadConnections:
         self.wait_seconds = wait_seconds
         self.configure = configure
         self.options = options
-        self.size = size
+        self.size = size  # connections at most
         self.slots = asyncio.Semaphore(size)
         self.idle: list[Connection] = []
         self.closing = False
 
-    async def open(self) -> None:
-        """Make every connection now, so that the first reads do not wait for them; a store
+    async def open(self, count: int) -> None:
+        """Make `count` connections now, so that the first reads do not wait for them; a store
         that does not answer yet is logged, and the reads make their connections later."""
-        made = await asyncio.gather(*(self._connect() for _ in range(self.size)),
+        made = await asyncio.gather(*(self._connect() for _ in range(min(count, self.size))),
                                     return_exceptions=True)
         self.idle.extend(c for c in made if isinstance(c, AsyncConnection))
         failures = [error for error in made if isinstance(error, OperationalError)]

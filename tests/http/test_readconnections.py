@@ -81,11 +81,11 @@ def test_a_connection_left_in_a_transaction_is_not_reused(postgres_url: str) -> 
     asyncio.run(scenario())
 
 
-def test_open_makes_every_connection(postgres_url: str) -> None:
+def test_open_makes_the_connections_asked_for(postgres_url: str) -> None:
     async def scenario() -> None:
         connections = _connections(postgres_url, 3)
-        await connections.open()
-        assert len(connections.idle) == 3
+        await connections.open(2)
+        assert len(connections.idle) == 2
         await connections.close()
         assert connections.idle == []
 
@@ -97,7 +97,7 @@ def test_open_on_a_store_that_does_not_answer_leaves_the_connections_for_later(
     async def scenario() -> None:
         connections = ReadConnections(f"postgresql://127.0.0.1:{free_port()}/none", 2,
                                       WAIT_SECONDS, _nothing, {"connect_timeout": 1})
-        await connections.open()
+        await connections.open(2)
         assert connections.idle == []
         with pytest.raises(psycopg.OperationalError):
             await _backend(connections)
