@@ -22,6 +22,7 @@ from ledger.application import Ledger
 from ledger.partitioner import POSITIVE_MASK, murmur2
 
 TABLE = "person_partitions"
+CREATE_LOCK = "cpa-ledger-person-partitions"
 
 
 class PersonHomes:
@@ -41,6 +42,9 @@ class PersonHomes:
         if not self.enabled or self.created:
             return
         with self.datastore.transaction(commit=True) as curs:
+            # Consumers starting together on a new shard: CREATE TABLE IF NOT EXISTS run by two
+            # sessions at once fails (a unique violation in pg_type).
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (CREATE_LOCK,))
             curs.execute(SQL("CREATE TABLE IF NOT EXISTS {} (person_key text PRIMARY KEY,"
                              " key_hash bigint NOT NULL)").format(self._table()))
         self.created = True

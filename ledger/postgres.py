@@ -78,6 +78,16 @@ def bound_sessions(datastore: PostgresDatastore) -> None:
     connection_arguments["options"] = options
 
 
+# The session lock under which a process sets up the store at start-up. eventsourcing's set-up
+# is not safe to run in several sessions at once: every start runs `CREATE OR REPLACE FUNCTION`
+# (two at once: "tuple concurrently updated"), and on a new store `CREATE TYPE` and `CREATE
+# TABLE IF NOT EXISTS` (a unique violation in pg_type) and its tracking table's first row. Held
+# on a connection of its own across eventsourcing's several transactions.
+START_UP_LOCK = "cpa-ledger-start-up"
+# The longest a start waits for the others' set-ups (each a fraction of a second; a whole
+# deployment may start at once).
+START_UP_WAIT_SECONDS = 60
+
 # "No upper bound" for `select_latest`: the largest bigint.
 VERSION_MAX = 2**63 - 1
 
@@ -104,8 +114,20 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                  Identifier(datastore.originator_id_type))
 
     def create_table(self) -> None:
-        super().create_table()
-        self.migrate()
+        """eventsourcing's tables, types and insert function, then the ledger's migrations, one
+        process at a time (see `START_UP_LOCK`)."""
+        with self.datastore.get_connection() as connection:
+            connection.execute(SQL("SET lock_timeout = {}").format(
+                f"{START_UP_WAIT_SECONDS}s"))
+            try:
+                connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (START_UP_LOCK,))
+            finally:
+                connection.execute("RESET lock_timeout")
+            try:
+                super().create_table()
+                self.migrate()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (START_UP_LOCK,))
 
     def migrate(self) -> None:
         """Apply the ledger's schema migrations not applied yet, under an advisory lock so that

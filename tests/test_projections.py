@@ -4,12 +4,14 @@ replay as known at a time, and `verify` names a tampered event."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -259,12 +261,22 @@ def _project_command(url: str, part: str) -> tuple[list[str], dict[str, str]]:
 
 
 def _run_parts(url: str, parts: list[str]) -> None:
-    """`project --part` processes, all at once, each to the head of the log."""
-    processes = []
-    for part in parts:
-        command, environment = _project_command(url, part)
-        processes.append(subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL))
-    assert [process.wait() for process in processes] == [0] * len(parts)
+    """`project --part` processes, all at once, each to the head of the log; the error output
+    of any that fails."""
+    with contextlib.ExitStack() as files:
+        processes = []
+        for part in parts:
+            command, environment = _project_command(url, part)
+            errors = files.enter_context(tempfile.TemporaryFile())
+            processes.append((part, errors, subprocess.Popen(
+                command, env=environment, stdout=subprocess.DEVNULL, stderr=errors)))
+        failures = []
+        for part, errors, process in processes:
+            if process.wait() != 0:
+                errors.seek(0)
+                failures.append(f"part {part} exited with {process.returncode}:\n"
+                                + errors.read().decode(errors="replace"))
+    assert not failures, "\n".join(failures)
 
 
 def test_parts_projected_concurrently_write_what_one_process_writes(
