@@ -14,6 +14,8 @@ from ledger.application import Ledger
 from ledger.clock import Clock, system_clock
 from tests.support import ledger_at
 
+_SCHEMA_NUMBERS = itertools.count()
+
 
 @dataclass
 class Ledgers:
@@ -21,7 +23,8 @@ class Ledgers:
 
     kind: str
     database_url: str | None = None
-    _numbers: Iterator[int] = field(default_factory=itertools.count)
+    # One count for the whole session: stores of different modules never share a schema name.
+    _numbers: Iterator[int] = field(default_factory=lambda: _SCHEMA_NUMBERS)
 
     def new(self, clock: Clock = system_clock) -> Ledger:
         if self.database_url is None:
@@ -38,6 +41,7 @@ class Ledgers:
             raise ValueError("use a file for SQLite")
         schema = f"u{next(self._numbers)}"
         with psycopg.connect(self.database_url, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             connection.execute(f'CREATE SCHEMA "{schema}"')
         return f"{self.database_url}?schema={schema}"
 
