@@ -38,6 +38,10 @@ __all__ = ["AnyChange", "Change", "PersonState", "Posting", "evolve", "evolve_re
 ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p", "cpf_public")
 HELD = "held"
 ACCRUAL_FACT_TYPES = ("employment.declared", "self_employment.declared")
+EMPLOYMENT_TYPE = "employment.declared"
+# Employment regimes indexed on their own (the public counter's periods, ESAT work): the
+# account document reads them on every projected event, and most careers have none.
+INDEXED_REGIMES = ("public", "esat")
 
 
 def fact_year(fact_type: str, data: Mapping[str, Any]) -> int | None:
@@ -57,12 +61,17 @@ class FactIndex:
 
     by_type: dict[str, dict[str, None]] = field(default_factory=dict)
     by_year: dict[int, dict[str, None]] = field(default_factory=dict)
+    # Employment facts of the `INDEXED_REGIMES`, by regime (a sub-order of `by_type`'s).
+    by_regime: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def add(self, key: str, fact: Mapping[str, Any]) -> None:
         self.by_type.setdefault(fact["type"], {})[key] = None
         year = fact_year(fact["type"], fact["data"])
         if year is not None:
             self.by_year.setdefault(year, {})[key] = None
+        regime = _indexed_regime(fact)
+        if regime is not None:
+            self.by_regime.setdefault(regime, {})[key] = None
 
     def remove(self, key: str, fact: Mapping[str, Any]) -> None:
         keys = self.by_type.get(fact["type"], {})
@@ -73,6 +82,16 @@ class FactIndex:
             year_keys.pop(key, None)
             if not year_keys:
                 self.by_year.pop(year, None)
+        regime = _indexed_regime(fact)
+        if regime is not None:
+            self.by_regime.get(regime, {}).pop(key, None)
+
+
+def _indexed_regime(fact: Mapping[str, Any]) -> str | None:
+    if fact["type"] != EMPLOYMENT_TYPE:
+        return None
+    regime = fact["data"].get("regime")
+    return regime if regime in INDEXED_REGIMES else None
 
 
 @dataclass(slots=True)

@@ -78,8 +78,7 @@ def account_document(state: PersonState, parameters: Parameters,
 def _status_facts(state: PersonState) -> dict[str, Any]:
     """The facts that decide a year's profile: status declarations and ESAT employment."""
     keys = [key for kind in STATUS_FACT_TYPES for key in state.index.by_type.get(kind, ())]
-    keys.extend(key for key in state.index.by_type.get("employment.declared", ())
-                 if state.facts[key]["data"].get("regime") == "esat")
+    keys.extend(state.index.by_regime.get("esat", ()))
     return {key: state.facts[key] for key in sorted(keys, key=lambda k: state.facts[k]["seq"])}
 
 

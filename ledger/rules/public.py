@@ -125,7 +125,8 @@ def _gather(year: int, facts: Mapping[str, Fact]) -> tuple[list[str], list[Any],
 
 def years_with_public_facts(state: PersonState) -> set[int]:
     return {int(str(fact["data"]["period_start"])[:4])
-            for fact in state.facts_of_type(EMPLOYMENT_TYPE) if is_public_period(fact)}
+            for key in state.index.by_regime.get(REGIME, ())
+            if is_public_period(fact := state.facts[key])}
 
 
 def _profile(
@@ -287,7 +288,7 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
 def _public_periods_by_year(state: PersonState) -> dict[int, list[Any]]:
     """The data of a person's public periods by the year they start in."""
     periods: dict[int, list[Any]] = {}
-    for key in state.index.by_type.get(EMPLOYMENT_TYPE, ()):
+    for key in state.index.by_regime.get(REGIME, ()):
         fact = state.facts[key]
         if is_public_period(fact):
             periods.setdefault(int(str(fact["data"]["period_start"])[:4]), []).append(
