@@ -16,6 +16,7 @@ from ledger.state import EMPLOYMENT_TYPE, INDEXED_REGIMES, PersonState, evolve
 from projections.balances import STATUS_FACT_TYPES, _status_facts
 
 KEYS = tuple(f"src/m{number}" for number in range(6))
+YEARS = range(2015, 2027)
 REGIMES = (None, "private", *INDEXED_REGIMES)
 
 
@@ -23,7 +24,7 @@ REGIMES = (None, "private", *INDEXED_REGIMES)
 def recorded(draw: st.DrawFn) -> FactRecorded:
     kind = draw(st.sampled_from((EMPLOYMENT_TYPE, "qualification.declared")))
     if kind == EMPLOYMENT_TYPE:
-        data: dict[str, Any] = {"period_start": f"{draw(st.integers(2015, 2026))}-03-01"}
+        data: dict[str, Any] = {"period_start": f"{draw(st.sampled_from(YEARS))}-03-01"}
         regime = draw(st.sampled_from(REGIMES))
         if regime is not None:
             data["regime"] = regime
@@ -74,3 +75,6 @@ def test_regime_lists_equal_a_scan_of_all_facts(sequence: list[Change]) -> None:
                 assert list(current.index.by_regime.get(regime, ())) == _scanned(current, regime)
             assert _status_facts(current) == _scanned_status_facts(current)
             assert public.years_with_public_facts(current) == _scanned_public_years(current)
+            for year in YEARS:
+                assert public.has_public_period_in(current, year) == \
+                    public.has_public_period(year, current.facts_for_year(year))

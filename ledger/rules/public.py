@@ -157,6 +157,12 @@ def has_public_period(year: int, facts: Mapping[str, Fact]) -> bool:
                for fact in facts.values())
 
 
+def has_public_period_in(state: PersonState, year: int) -> bool:
+    """`has_public_period` of the person's active facts, read from their public periods only."""
+    return has_public_period(year, {key: state.facts[key]
+                                    for key in state.index.by_regime.get(REGIME, ())})
+
+
 def years_with_facts_in(facts: Mapping[str, Fact]) -> set[int]:
     return {int(str(fact["data"]["period_start"])[:4])
             for fact in facts.values() if is_public_period(fact)}
@@ -213,7 +219,7 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     explanation of the settlement (None when the year has nothing public)."""
     parameters = context.parameters
     record = state.public_years.get(str(year))
-    if record is None and not has_public_period(year, state.facts_for_year(year)):
+    if record is None and not has_public_period_in(state, year):
         return Outcome(), None
     posted_on = day(on)
     balance = book_on(state, posted_on, parameters).balances[PUBLIC]
@@ -266,7 +272,7 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
                         ) -> dict[str, Any] | None:
     """Year N as if closed on `on` (its explanation), None when nothing public."""
     parameters = context.parameters
-    if not has_public_period(year, state.facts_for_year(year)):
+    if not has_public_period_in(state, year):
         return None
     balance = book_on(state, on, parameters).balances[PUBLIC]
     result = entitlement(year, state.facts, parameters, frozen=frozen_on(state),
