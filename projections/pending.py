@@ -28,6 +28,8 @@ class PendingYears:
 
     def __init__(self) -> None:
         self.rows: dict[int, dict[str, Any]] = {}
+        # Hours-regime years whose rate band a posting may have moved since their row.
+        self.unsure: set[int] = set()
 
     def forget_stale(self, changes: Iterable[Change], before: PersonState) -> None:
         """Drop the rows these changes make stale; call before the changes are applied (a
@@ -39,6 +41,9 @@ class PendingYears:
                 self._forget_hours_years()
             elif isinstance(change, FactRecorded):
                 self._forget_fact(change.type, change.data)
+                replaced = before.facts.get(change.key)  # a fact recorded again replaces it
+                if replaced is not None:
+                    self._forget_fact(replaced["type"], replaced["data"])
             elif isinstance(change, FactRemoved):
                 fact = before.facts.get(change.key)
                 if fact is not None:
@@ -53,9 +58,16 @@ class PendingYears:
             self.rows.pop(year, None)
 
     def _forget_hours_years(self) -> None:
-        """A posting moves the statutory balance, which sets the hours regime's rate."""
-        for year in [year for year, row in self.rows.items() if row["unit"] == HOURS]:
-            del self.rows[year]
+        """A posting moves the statutory balance, which sets the hours regime's rate band (by
+        the regime of the year, whatever the unit of its row): such a year is kept but its
+        band is checked again (`current`). The public counter's explanation shows its balance:
+        a year that has one is recomputed, whatever its regime."""
+        for year, row in list(self.rows.items()):
+            explanation = row["explanation"]
+            if "cpf_public" in explanation:
+                del self.rows[year]
+            elif explanation["unit"] == HOURS:
+                self.unsure.add(year)
 
     def current(self, state: PersonState, context: Context) -> list[dict[str, Any]]:
         """Unclosed years with facts: their entitlement before the ceiling (the balance query
@@ -65,11 +77,16 @@ class PendingYears:
             if str(year) in state.years:
                 continue
             row = self.rows.get(year)
+            if row is not None and year in self.unsure and \
+                    accrual.pending_rate_band(state, year, context) != \
+                    row["explanation"]["parameters"]["rate_band"]:
+                row = None
             if row is None:
                 row = self.rows[year] = pending_row(state, year, context)
             rows.append(row)
         for year in [year for year in self.rows if str(year) in state.years]:
             del self.rows[year]
+        self.unsure.clear()
         return rows
 
 

@@ -208,6 +208,15 @@ def pending_entitlement(
     return entitled, ceiling_amount, unit, result.explanation
 
 
+def pending_rate_band(state: PersonState, year: int, context: Context) -> str:
+    """The rate band `pending_entitlement` reads for an hours-regime year, from the balance
+    of the day it computes on (the remembered fold: cheaper than the entitlement)."""
+    parameters = context.parameters
+    on = dt.date(year + 1, 1, 1)
+    balance = statutory_balance(book_on(state, on, parameters), parameters)
+    return cpf.hours_rate_band(parameters, dt.date(year, 1, 1), balance, unit_on(parameters, on))
+
+
 def pending_credit(entitled: int, ceiling_amount: int, unit: str, balance: int,
                    balance_unit: str) -> int:
     """What an open year would credit now, given the statutory balance of the day."""

@@ -208,6 +208,15 @@ def _months(
     return months
 
 
+def hours_rate_band(parameters: Parameters, start: dt.date, balance: int,
+                    balance_unit: str) -> str:
+    """The hours regime's rate band: the only way the statutory balance enters a year's
+    entitlement (and its explanation)."""
+    threshold = in_unit(parameters, "cpf", parameters.amount("cpf_hours_rate_threshold", start),
+                        HOURS, balance_unit)
+    return "low" if balance < threshold else "high"
+
+
 def _hours_amount(
     parameters: Parameters,
     start: dt.date,
@@ -217,9 +226,7 @@ def _hours_amount(
     balance: int,
     balance_unit: str,
 ) -> tuple[int, dict[str, str]]:
-    threshold = in_unit(parameters, "cpf", parameters.amount("cpf_hours_rate_threshold", start),
-                        HOURS, balance_unit)
-    band = "low" if balance < threshold else "high"
+    band = hours_rate_band(parameters, start, balance, balance_unit)
     rate = parameters.amount(f"cpf_hours_rate_{band}_balance_{profile}", start)
     standard = parameters.amount(f"cpf_hours_rate_{band}_balance_standard", start)
     months_year = int(parameters.get("cpf_months_per_year", start))
