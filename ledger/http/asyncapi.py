@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from consumers.settings import CONTROL_TOPIC, DEAD_LETTER_TOPIC, POSTINGS_TOPIC
+from consumers.control import CONTROL_TOPIC
+from consumers.settings import DEAD_LETTER_TOPIC, POSTINGS_TOPIC
 from ledger.http import openapi_schemas
 from ledger.http.openapi import API_VERSION, TITLE
 from ledger.http.openapi_schemas import PERSON_PATTERN, data_schema_name
