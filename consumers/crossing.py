@@ -41,7 +41,7 @@ from ledger.transfers import (
     fulfilled_key,
     give_up,
     mark,
-    merging_key,
+    merging_marks,
     moved_key,
     take_over,
 )
@@ -195,9 +195,9 @@ class Crossing:
             absorbed = str(message.data["absorbed"])
             self.sender.send([Control(self.map.shard_of(absorbed), MERGE_REQUEST, value,
                                       origin)])
-            waiting = mark(ledger, merging_key(ledger.person_key(message.person)),
-                           f"{message.source}/{message.message_id}", message)
-            save_trackings(ledger, trackings, [waiting] if waiting else [])
+            marks, repeats = merging_marks(ledger, ledger.person_key(message.person), message)
+            ledger.app.save(records=BatchRecords(receipts=marks, repeats=repeats,
+                                                 trackings=list(trackings)))
             return Handled([])
         else:
             return self._received(entry, ledger, positions)
