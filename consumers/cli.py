@@ -61,7 +61,7 @@ def build_inbound(ledger: Ledger, settings: KafkaSettings, metrics: Metrics, str
     if cluster is not None:
         require_partitions(consumer, settings.topics, cluster.map)
         crossing = Crossing(cluster, ControlSender(clients.producer(settings, "control"),
-                                                   settings.control_topic))
+                                                   settings.control_topic), sender)
     return InboundLoop(Wiring(
         ledger=ledger, consumer=consumer, listener=listener, sender=sender,
         make_reader=lambda: RangeReader(clients.reader(settings)),

@@ -22,8 +22,16 @@ a copy at or before it. All copies from one origin partition to one shard travel
 partition, so they arrive in their origin order. `merge-request` and `transfer` are idempotent
 by the outcomes they record (see `ledger.transfers`).
 
-Control records are not dead-lettered: the inbound record they come from is the one upstream
-sent; a close refused by the shards has its outcome on each of them.
+Dead letters (`consumers.crossing`). A control record that cannot be decoded (no kind or
+origin header, a payload that is not what its kind says) is dead-lettered as it is (`malformed`,
+its own place as source) before its outcome (under `cpa-ledger.control`, by place) commits with
+its positions. A close or forwarded copy, or a transfer, refused by the shard that decides it is
+dead-lettered after its outcome commits, as inbound records are (the watermark left behind, then
+moved): the dead letter is the inbound record it comes from (the origin's place, the message's
+bytes, the person as key), as a single store would send it; a close refused by several shards
+gives one dead letter per shard, with the same place (readers deduplicate on it). A merge
+refused on the absorbed identifier's shard is dead-lettered by the survivor's, where the
+transfer records the merge's outcome.
 """
 
 from __future__ import annotations

@@ -154,7 +154,8 @@ class RangeReader:
             if time.monotonic() > deadline:
                 raise DeliveryFailed(f"could not read back {partition} [{start}, {end})")
             polled = self.consumer.poll(timeout_ms=limits.RECOVERY_POLL_TIMEOUT_MS)
-            records += [InboundRecord(r.topic, r.partition, r.offset, r.key, r.value)
+            records += [InboundRecord(r.topic, r.partition, r.offset, r.key, r.value,
+                                      tuple(r.headers or ()))
                         for r in polled.get(where, ()) if start <= r.offset < end]
         return records
 

@@ -37,7 +37,8 @@ from consumers.batch import (
     transactions,
     unseen,
 )
-from consumers.crossing import HOLD, Crossing, Unit
+from consumers.crossing import HOLD, Crossing, Positions, Unit
+from consumers.crossing import recover as recover_control
 from consumers.deadletters import DeadLetterSender, RangeReader, dead_letters, recover
 from consumers.failures import PositionsMoved, is_transient, wait_after
 from consumers.metrics import Metrics, MetricsLog, log
@@ -223,8 +224,11 @@ class InboundLoop:
             return stored.dead_letters
         if self.reader is None:
             self.reader = self.make_reader()
-        recorder = self.ledger_of(partition).app.ledger_recorder
-        letters = recover(self.reader, recorder, partition, bounds)
+        ledger = self.ledger_of(partition)
+        if self.crossing is not None and partition[0] == self.crossing.sender.topic:
+            letters = recover_control(ledger, self.reader.read(partition, *bounds))
+        else:
+            letters = recover(self.reader, ledger.app.ledger_recorder, partition, bounds)
         self.sender.send(letters)
         self.shards.store_of(partition).confirm_dead_letters({partition: bounds[1]})
         self.metrics.count("recoveries")
@@ -283,18 +287,29 @@ class InboundLoop:
         return partition
 
     def cross(self, unit: Unit) -> list[Result]:
-        """An entry for other shards: handled, with both of its partition's tracking rows
-        moved past it in the same transaction (there is nothing to dead-letter)."""
+        """An entry for other shards, or a control record: handled, with both of its
+        partition's tracking rows moved past it in the same transaction; or, for a control
+        record whose outcome may call for a dead letter, the recorded position only, then its
+        dead letters sent, then the watermark moved (as `send_dead_letters` does)."""
         assert self.crossing is not None
         record = unit.entries[0].record
         state = self.partitions[record.where]
         assert state.stored == state.recorded, "dead letters are confirmed before a crossing"
         after = record.offset + 1
-        trackings = recorded_trackings({record.where: after}) + dead_letter_trackings(
-            {record.where: after})
-        results = self.crossing.handle(unit, self.ledger_of(record.where), trackings)
-        state.recorded = state.confirmed = state.stored = after
-        return results
+        recorded = recorded_trackings({record.where: after})
+        first = {} if state.stored is not None else {record.where: record.offset}
+        positions = Positions(moved=recorded + dead_letter_trackings({record.where: after}),
+                              behind=recorded + dead_letter_trackings(first))
+        handled = self.crossing.handle(unit, self.ledger_of(record.where), positions)
+        state.recorded = state.confirmed = after
+        if handled.behind:
+            state.stored = state.stored if state.stored is not None else record.offset
+            self.sender.send(handled.letters)
+            self.store_watermarks()
+        else:
+            state.stored = after
+        self.metrics.count("dead_letters", handled.sent + len(handled.letters))
+        return handled.results
 
     def record(self, transaction: list[Entry]) -> list[Result]:
         """One `Ledger.ingest` call on the shard of the transaction's partitions: one database

@@ -20,9 +20,11 @@ one shard, each idempotent, so that a crash between any two repeats nothing and 
    forwarded messages find the survivor, as on a single store), and the message's outcome,
    exactly what a single store records; a second transfer finds that outcome and is dropped.
 
-Marks are written once per person: while a *second* merge across shards into the same survivor
-is in flight, the survivor's messages are not held (none is lost; they may be decided before
-that second history arrives).
+Marks are written once per person, but the "merging" mark names every merge across shards into
+the survivor: the first in the mark itself, each later one in a repeat of it (`merging_marks`).
+The survivor's messages wait while any of them has no outcome, so a second merge in flight
+holds them as the first does (it is rare: the repeats are read only for a person whose first
+merge is answered).
 """
 
 from __future__ import annotations
@@ -104,17 +106,46 @@ class Crossings:
 
 
 def crossings(ledger: Ledger, person_keys: Sequence[str]) -> Crossings:
-    """One statement for the marks, one more only when a merge was requested."""
+    """One statement for the marks, more only when a merge was requested."""
     keys = [k for key in person_keys for k in (moved_key(key), moving_key(key), merging_key(key))]
-    found = ledger.app.ledger_recorder.select_receipts(keys)
+    recorder = ledger.app.ledger_recorder
+    found = recorder.select_receipts(keys)
     moved = {key[1]: int(r.detail) for key, r in found.items() if key[0] == MOVED_SOURCE}
     moving = {key[1] for key in found if key[0] == MOVING_SOURCE} - moved.keys()
-    merging = {key[1]: tuple(r.detail.split("/", 1)) for key, r in found.items()
+    merging = {key[1]: _merge_key(r.detail) for key, r in found.items()
                if key[0] == MERGING_SOURCE}
-    done = ledger.app.ledger_recorder.select_receipts(
-        (source, message_id) for source, message_id in merging.values())
+    done = recorder.select_receipts(merging.values())
     unanswered = {person for person, key in merging.items() if key not in done}
+    for person in sorted(merging.keys() - unanswered):  # a later merge may be in flight
+        later = [_merge_key(r.detail) for r in recorder.select_repeats(*merging_key(person))]
+        if later and len(recorder.select_receipts(later)) < len(set(later)):
+            unanswered.add(person)
     return Crossings(moved, moving | unanswered)
+
+
+def _merge_key(detail: str) -> tuple[str, str]:
+    source, message_id = detail.split("/", 1)
+    return (source, message_id)
+
+
+def merging_marks(ledger: Ledger, person_key: str,
+                  message: Message) -> tuple[list[Receipt], list[Receipt]]:
+    """The "merging" mark naming `message` (a merge across shards into this person), to
+    record as (receipts, repeats): the mark itself for the person's first, a repeat of it for
+    a later one, nothing when it names this merge already."""
+    key = merging_key(person_key)
+    detail = f"{message.source}/{message.message_id}"
+    recorder = ledger.app.ledger_recorder
+    first = recorder.select_receipts([key]).get(key)
+    receipt = Receipt(source=key[0], message_id=key[1], digest=message.digest,
+                      outcome=MessageOutcome.ACCEPTED, reason=None, detail=detail,
+                      person_key=person_key, message_type=message.type,
+                      recorded_at=ledger.now(), channel="kafka")
+    if first is None:
+        return [receipt], []
+    if detail == first.detail or detail in {r.detail for r in recorder.select_repeats(*key)}:
+        return [], []
+    return [], [receipt]
 
 
 def mark(ledger: Ledger, key: tuple[str, str], detail: str, message: Message) -> Receipt | None:

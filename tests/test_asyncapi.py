@@ -54,10 +54,11 @@ def test_the_validation_can_fail(specification: jsonschema.Draft7Validator, dama
     assert list(specification.iter_errors(document))
 
 
-def test_three_topics_with_their_operations() -> None:
+def test_four_topics_with_their_operations() -> None:
     document = asyncapi.document()
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {"cpa.feed.v1", "cpa.feed.dlq.v1", "cpa.ledger.postings.v1"}
+    assert addresses == {"cpa.feed.v1", "cpa.feed.dlq.v1", "cpa.ledger.postings.v1",
+                         "cpa.ledger.control.v1"}
     assert {op["action"] for op in document["operations"].values()} == {"receive", "send"}
 
 
@@ -96,18 +97,50 @@ def test_a_wrong_message_does_not_match() -> None:
 
 
 def test_it_names_what_the_kafka_shell_writes() -> None:
+    from consumers import control
     from consumers.deadletters import HEADER_NAMES
     from consumers.publisher import PUBLISHED_KINDS
     from consumers.settings import KafkaSettings
 
     assert asyncapi.DEAD_LETTER_HEADERS == HEADER_NAMES
     assert set(asyncapi.OUTBOUND_KINDS) == set(PUBLISHED_KINDS.values())
+    assert set(asyncapi.CONTROL_KINDS) == control.KINDS
+    assert (asyncapi.CONTROL_KIND_HEADER, asyncapi.CONTROL_ORIGIN_HEADER) == \
+        (control.KIND_HEADER, control.ORIGIN_HEADER)
     settings = KafkaSettings.from_environment(
         Settings.from_environment({"CPA_KAFKA_BOOTSTRAP_SERVERS": "localhost:1"}), {})
     channels = asyncapi.document()["channels"]
     assert channels["deadLetters"]["address"] == settings.dead_letter_topic
     assert channels["postings"]["address"] == settings.postings_topic
     assert channels["feed"]["address"] == settings.topics[0]
+    assert channels["control"]["address"] == settings.control_topic
+
+
+def test_control_records_match_their_schemas() -> None:
+    """What `consumers.control` writes: headers and payloads as the document says."""
+    from consumers.control import ORIGIN_HEADER, Origin, transfer_value
+    from ledger.transfers import Transfer
+
+    document = asyncapi.document()
+    merge = next(m for m in demo.generate(demo.DemoSettings(persons=5, year_from=2015,
+                                                             year_to=2020)))
+    raw = orjson.dumps(merge)
+    transfer = transfer_value(raw, Transfer("ab" * 32, {"x": 1}).encode())
+    messages = document["components"]["messages"]
+    origin = Origin("cpa.feed.v1", 3, 17).encode().decode()
+    for name, value in [("controlClose", raw), ("controlTransfer", transfer)]:
+        message = messages[name]
+        kind = message["headers"]["properties"]["cpa-control"]["const"]
+        headers = {"cpa-control": kind, ORIGIN_HEADER: origin}
+        for schema, instance in [(message["headers"], headers),
+                                 (message["payload"], orjson.loads(value))]:
+            validator = jsonschema.Draft7Validator({**schema,
+                                                    "components": document["components"]})
+            assert not list(validator.iter_errors(instance)), (name, instance)
+    state = document["components"]["schemas"]["ControlTransferState"]
+    inner = orjson.loads(orjson.loads(transfer)["transfer"])
+    assert not list(jsonschema.Draft7Validator(state).iter_errors(inner))
+    assert list(jsonschema.Draft7Validator(state).iter_errors({**inner, "state": 3}))
 
 
 def test_served_without_a_token_and_equal_to_the_committed_file(tmp_path: Path) -> None:

@@ -14,10 +14,13 @@ from deploy.local.postgres import PostgresServer
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.identity import with_key
+from ledger.storage import BatchRecords
 from ledger.transfers import (
     TRANSFER_SOURCE,
     Transfer,
+    crossings,
     give_up,
+    merging_marks,
     moved_partitions,
     moving_key,
     take_over,
@@ -107,6 +110,44 @@ def test_a_merge_refused_on_the_absorbed_side_is_refused_on_both(
         result = take_over(survivors, other, refused)
         assert result is not None and (result.outcome, result.reason) == (
             "rejected", "already_merged")
+    finally:
+        survivors.close()
+        absorbeds.close()
+
+
+def test_the_survivor_waits_while_any_of_its_merges_across_shards_is_in_flight(
+    postgres_server: PostgresServer, second_postgres_server: PostgresServer,
+) -> None:
+    """Two merges across shards into one survivor, one after the other: its messages wait
+    for the first's outcome, then again for the second's (its mark is a repeat of the
+    first's), and a merge named twice is marked once."""
+    survivors = _ledger(support.fresh_schema(postgres_server.url, "second_merge_a"))
+    absorbeds = _ledger(support.fresh_schema(second_postgres_server.url, "second_merge_b"))
+    other = with_key("2840375123458")
+    second = _message("m-2", SURVIVOR, "person.merged",
+                      {"absorbed": other, "merged_on": "2021-01-20"})
+    survivor = survivors.person_key(SURVIVOR)
+
+    def waiting() -> bool:
+        return survivor in crossings(survivors, [survivor]).waiting
+
+    def requested(message: Message) -> int:
+        marks, repeats = merging_marks(survivors, survivor, message)
+        survivors.app.save(records=BatchRecords(receipts=marks, repeats=repeats))
+        return len(marks) + len(repeats)
+
+    try:
+        survivors.ingest([_work("w-1", SURVIVOR, 2019)])
+        absorbeds.ingest([_work("w-2", ABSORBED, 2020), _work("w-3", other, 2020)])
+        assert not waiting()
+        assert requested(MERGE) == 1 and waiting()
+        take_over(survivors, MERGE, give_up(absorbeds, MERGE, SURVIVOR_PARTITION))
+        assert not waiting()
+        assert requested(second) == 1
+        assert waiting(), "the second merge's history has not arrived"
+        assert requested(second) == 0 and requested(MERGE) == 0  # named already
+        take_over(survivors, second, give_up(absorbeds, second, SURVIVOR_PARTITION))
+        assert not waiting()
     finally:
         survivors.close()
         absorbeds.close()

@@ -1,7 +1,7 @@
-"""The AsyncAPI 3.0 document of the ledger's Kafka topics: the inbound feed, its dead letters
-and the outbound postings stream. Served at `/asyncapi.json` and committed as
-`docs/asyncapi.json` (`python -m ledger.http.asyncapi > docs/asyncapi.json`; a test checks the
-two are equal).
+"""The AsyncAPI 3.0 document of the ledger's Kafka topics: the inbound feed, its dead letters,
+the outbound postings stream and, with a shard map, the shards' control topic. Served at
+`/asyncapi.json` and committed as `docs/asyncapi.json` (`python -m ledger.http.asyncapi >
+docs/asyncapi.json`; a test checks the two are equal).
 
 The feed's messages reuse the contract's JSON Schema files as the OpenAPI document does (the
 envelope and each type's `data`, `openapi_schemas.message_schemas`): they are draft-07, which
@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from consumers.control import CONTROL_TOPIC
 from consumers.settings import DEAD_LETTER_TOPIC, POSTINGS_TOPIC
 from ledger.http import openapi_schemas
 from ledger.http.openapi import API_VERSION, TITLE
@@ -30,6 +31,10 @@ _STRING = {"type": "string"}
 # Kafka client; tests/test_asyncapi.py checks that these agree with them).
 DEAD_LETTER_HEADERS = ("reason", "detail", "source-topic", "source-partition", "source-offset")
 OUTBOUND_KINDS = ("posting", "order_placed", "order_updated", "identity_merged")
+# What `consumers.control` writes on the control topic (checked by the same test).
+CONTROL_KIND_HEADER = "cpa-control"
+CONTROL_ORIGIN_HEADER = "cpa-origin"
+CONTROL_KINDS = ("close", "forward", "merge-request", "transfer")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -50,7 +55,10 @@ def document() -> dict[str, Any]:
                 "the ledger rejects goes to the dead-letter topic (`CPA_KAFKA_DLQ_TOPIC`) with "
                 "its reason. Every posting and order decision the ledger records is published "
                 "on the postings topic (`CPA_KAFKA_POSTINGS_TOPIC`), keyed by person key. The "
-                "same feed messages are accepted by `POST /v1/messages` (see /docs)."),
+                "same feed messages are accepted by `POST /v1/messages` (see /docs). With a shard "
+                "map, the consumers pass what concerns another shard (year-close copies, "
+                "forwarded messages, cross-shard merges) on the control topic "
+                "(`CPA_KAFKA_CONTROL_TOPIC`): internal, written and read by the ledger only."),
         },
         "defaultContentType": "application/json",
         "servers": {"kafka": {
@@ -66,6 +74,19 @@ def document() -> dict[str, Any]:
                                                                 "deadLetter"}}},
             "postings": {"address": POSTINGS_TOPIC, "title": "Postings and order decisions",
                          "messages": {"outbound": {"$ref": "#/components/messages/outbound"}}},
+            "control": {"address": CONTROL_TOPIC, "title": "Shards' control records",
+                        "description": (
+                            "With a shard map only, internal to the ledger. As many partitions "
+                            "as the inbound topics; a shard's control partition is the first "
+                            "partition it owns. Records carry no key: they are sent to that "
+                            "partition, and every record from one origin partition to one "
+                            "shard keeps its origin order. A record may arrive twice (a crash "
+                            "after the acknowledgement): close and forward copies are dropped "
+                            "by their origin, merge requests and transfers by the outcomes "
+                            "they record. A record that cannot be decoded or is refused goes "
+                            "to the dead-letter topic."),
+                        "messages": {name: {"$ref": f"#/components/messages/{name}"}
+                                     for name in _CONTROL_MESSAGES}},
         },
         "operations": {
             "consumeFeed": {
@@ -81,11 +102,22 @@ def document() -> dict[str, Any]:
                 "action": "send", "channel": {"$ref": "#/channels/postings"},
                 "summary": "Every posting and order decision, once the ledger recorded it.",
                 "messages": [{"$ref": "#/channels/postings/messages/outbound"}]},
+            "sendControl": {
+                "action": "send", "channel": {"$ref": "#/channels/control"},
+                "summary": "What a shard's consumer tells another shard, once per inbound "
+                           "record, before its position moves past it.",
+                "messages": [{"$ref": f"#/channels/control/messages/{name}"}
+                             for name in _CONTROL_MESSAGES]},
+            "receiveControl": {
+                "action": "receive", "channel": {"$ref": "#/channels/control"},
+                "summary": "The shard owning the partition decides each record once.",
+                "messages": [{"$ref": f"#/channels/control/messages/{name}"}
+                             for name in _CONTROL_MESSAGES]},
         },
         "components": {
-            "schemas": {**_contract_schemas(), **_outbound_schemas()},
+            "schemas": {**_contract_schemas(), **_outbound_schemas(), **_control_schemas()},
             "messages": {**feed_messages, "deadLetter": _dead_letter(),
-                         "outbound": _outbound()},
+                         "outbound": _outbound(), **_control_messages()},
         },
     }
 
@@ -208,6 +240,74 @@ def _outbound_schemas() -> dict[str, Any]:
                 "out_of_pocket": {"type": "integer"}, "refunded": {"type": "integer"},
                 "waived_by": {"type": ["string", "null"]},
                 "draws": {"type": "array", "items": {"type": "object"}}}},
+    }
+
+
+# Control message name → (kind header, title, summary, payload schema).
+_CONTROL_MESSAGES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    "controlClose": ("close", "A year close copied to one shard",
+                     "The `accrual.year.closed` record's value, byte for byte, copied by the "
+                     "consumer that read it to every shard, which records its own close and "
+                     "sweep.", _ref("Envelope.v1")),
+    "controlForward": ("forward", "A message forwarded to the survivor's shard",
+                       "The value, byte for byte, of a message about an identifier merged into "
+                       "a person of another shard: that shard decides it.", _ref("Envelope.v1")),
+    "controlMergeRequest": ("merge-request", "A cross-shard merge request",
+                            "The `person.merged` record's value, byte for byte, sent by the "
+                            "survivor's shard to the absorbed identifier's shard.",
+                            _ref("Envelope.v1")),
+    "controlTransfer": ("transfer", "A transferred history",
+                        "Sent by the absorbed identifier's shard to the survivor's: the merge "
+                        "message and the absorbed account as it was before the merge (or why "
+                        "the merge was refused there).", _ref("ControlTransfer")),
+}
+
+
+def _control_messages() -> dict[str, Any]:
+    assert tuple(kind for kind, *_ in _CONTROL_MESSAGES.values()) == CONTROL_KINDS
+    messages = {}
+    for name, (kind, title, summary, payload) in _CONTROL_MESSAGES.items():
+        headers = {
+            CONTROL_KIND_HEADER: {"const": kind, "description": "The record's kind."},
+            CONTROL_ORIGIN_HEADER: {
+                **_STRING, "pattern": "^.+:[0-9]+:[0-9]+$",
+                "description": "`<topic>:<partition>:<offset>` of the inbound record this one "
+                               "comes from: the receiving shard keeps a position per origin "
+                               "partition and drops a copy it already has."}}
+        messages[name] = {
+            "name": name, "title": title, "summary": summary,
+            "contentType": "application/json",
+            "headers": {"type": "object", "required": list(headers), "properties": headers},
+            "payload": payload,
+            "bindings": {"kafka": {"bindingVersion": _KAFKA_BINDING_VERSION, "key": {
+                "type": "null", "description": "None: the record is sent to the receiving "
+                                               "shard's control partition."}}},
+        }
+    return messages
+
+
+def _control_schemas() -> dict[str, Any]:
+    return {
+        "ControlTransfer": {
+            "type": "object", "required": ["message", "transfer"],
+            "description": "A transfer's payload (`consumers.control.transfer_value`).",
+            "properties": {
+                "message": {**_STRING, "description": "The `person.merged` record's value, as "
+                                                      "a JSON string."},
+                "transfer": {**_STRING, "description": "A `ControlTransferState`, as a JSON "
+                                                       "string."}}},
+        "ControlTransferState": {
+            "type": "object", "required": ["absorbed_key", "state", "reason", "detail"],
+            "description": "What moves (`ledger.transfers.Transfer`).",
+            "properties": {
+                "absorbed_key": {**_STRING, "pattern": "^[0-9a-f]{64}$",
+                                 "description": "The absorbed identifier's person key."},
+                "state": {"type": ["object", "null"],
+                          "description": "The absorbed account's state before the merge; null "
+                                         "when its shard refused the merge."},
+                "reason": {"type": ["string", "null"],
+                           "description": "The refusal's reason code, or null."},
+                "detail": _STRING}},
     }
 
 

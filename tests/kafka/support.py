@@ -206,10 +206,12 @@ def outcomes(ledger: Ledger) -> dict[tuple[str, str], tuple[Any, ...]]:
         after = (page[-1].source, page[-1].message_id)
 
 
-def repeat_count(ledger: Ledger) -> int:
+def repeat_count(ledger: Ledger, excluding: Iterable[str] = ()) -> int:
+    """Repeats recorded, but for those of the `excluding` sources (the shards' own marks)."""
     datastore: Any = ledger.app.recorder.datastore  # type: ignore[attr-defined]
     with datastore.transaction(commit=False) as curs:
-        curs.execute(f'SELECT count(*) AS n FROM "{datastore.schema}".message_repeats')
+        curs.execute(f'SELECT count(*) AS n FROM "{datastore.schema}".message_repeats'
+                     " WHERE NOT source = ANY(%s)", (list(excluding),))
         return int(curs.fetchone()["n"])
 
 
