@@ -46,79 +46,91 @@ def document() -> dict[str, Any]:
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": "urn:cpa-ledger:kafka",
-        "info": {
-            "title": f"{TITLE} Kafka topics", "version": API_VERSION,
-            "description": (
-                "What the ledger reads from and writes to Apache Kafka. Producers publish "
-                "feed messages on the inbound topic (`CPA_KAFKA_TOPICS`), keyed by the "
-                "person's identifier so that one person's messages keep their order. A record "
-                "the ledger rejects goes to the dead-letter topic (`CPA_KAFKA_DLQ_TOPIC`) with "
-                "its reason. Every posting and order decision the ledger records is published "
-                "on the postings topic (`CPA_KAFKA_POSTINGS_TOPIC`), keyed by person key. The "
-                "same feed messages are accepted by `POST /v1/messages` (see /docs). With a shard "
-                "map, the consumers pass what concerns another shard (year-close copies, "
-                "forwarded messages, cross-shard merges) on the control topic "
-                "(`CPA_KAFKA_CONTROL_TOPIC`): internal, written and read by the ledger only."),
-        },
+        "info": _info(),
         "defaultContentType": "application/json",
         "servers": {"kafka": {
             "host": "localhost:9092", "protocol": "kafka",
             "description": "The brokers of CPA_KAFKA_BOOTSTRAP_SERVERS."}},
-        "channels": {
-            "feed": {"address": FEED_TOPIC, "title": "Inbound feed",
-                     "description": "Feed messages of every type, one JSON object a record.",
-                     "messages": {name: {"$ref": f"#/components/messages/{name}"}
-                                  for name in feed_messages}},
-            "deadLetters": {"address": DEAD_LETTER_TOPIC, "title": "Dead letters",
-                            "messages": {"deadLetter": {"$ref": "#/components/messages/"
-                                                                "deadLetter"}}},
-            "postings": {"address": POSTINGS_TOPIC, "title": "Postings and order decisions",
-                         "messages": {"outbound": {"$ref": "#/components/messages/outbound"}}},
-            "control": {"address": CONTROL_TOPIC, "title": "Shards' control records",
-                        "description": (
-                            "With a shard map only, internal to the ledger. As many partitions "
-                            "as the inbound topics; a shard's control partition is the first "
-                            "partition it owns. Records carry no key: they are sent to that "
-                            "partition, and every record from one origin partition to one "
-                            "shard keeps its origin order. A record may arrive twice (a crash "
-                            "after the acknowledgement): close and forward copies are dropped "
-                            "by their origin, merge requests and transfers by the outcomes "
-                            "they record. A record that cannot be decoded or is refused goes "
-                            "to the dead-letter topic."),
-                        "messages": {name: {"$ref": f"#/components/messages/{name}"}
-                                     for name in _CONTROL_MESSAGES}},
-        },
-        "operations": {
-            "consumeFeed": {
-                "action": "receive", "channel": {"$ref": "#/channels/feed"},
-                "summary": "The ledger decides each record: accepted, duplicate or rejected.",
-                "messages": [{"$ref": f"#/channels/feed/messages/{name}"}
-                             for name in feed_messages]},
-            "sendDeadLetters": {
-                "action": "send", "channel": {"$ref": "#/channels/deadLetters"},
-                "summary": "Each rejected inbound record, with the reason of its rejection.",
-                "messages": [{"$ref": "#/channels/deadLetters/messages/deadLetter"}]},
-            "sendPostings": {
-                "action": "send", "channel": {"$ref": "#/channels/postings"},
-                "summary": "Every posting and order decision, once the ledger recorded it.",
-                "messages": [{"$ref": "#/channels/postings/messages/outbound"}]},
-            "sendControl": {
-                "action": "send", "channel": {"$ref": "#/channels/control"},
-                "summary": "What a shard's consumer tells another shard, once per inbound "
-                           "record, before its position moves past it.",
-                "messages": [{"$ref": f"#/channels/control/messages/{name}"}
-                             for name in _CONTROL_MESSAGES]},
-            "receiveControl": {
-                "action": "receive", "channel": {"$ref": "#/channels/control"},
-                "summary": "The shard owning the partition decides each record once.",
-                "messages": [{"$ref": f"#/channels/control/messages/{name}"}
-                             for name in _CONTROL_MESSAGES]},
-        },
+        "channels": _channels(feed_messages),
+        "operations": _operations(feed_messages),
         "components": {
             "schemas": {**_contract_schemas(), **_outbound_schemas(), **_control_schemas()},
             "messages": {**feed_messages, "deadLetter": _dead_letter(),
                          "outbound": _outbound(), **_control_messages()},
         },
+    }
+
+
+def _info() -> dict[str, Any]:
+    return {
+        "title": f"{TITLE} Kafka topics", "version": API_VERSION,
+        "description": (
+            "What the ledger reads from and writes to Apache Kafka. Producers publish "
+            "feed messages on the inbound topic (`CPA_KAFKA_TOPICS`), keyed by the "
+            "person's identifier so that one person's messages keep their order. A record "
+            "the ledger rejects goes to the dead-letter topic (`CPA_KAFKA_DLQ_TOPIC`) with "
+            "its reason. Every posting and order decision the ledger records is published "
+            "on the postings topic (`CPA_KAFKA_POSTINGS_TOPIC`), keyed by person key. The "
+            "same feed messages are accepted by `POST /v1/messages` (see /docs). With a shard "
+            "map, the consumers pass what concerns another shard (year-close copies, "
+            "forwarded messages, cross-shard merges) on the control topic "
+            "(`CPA_KAFKA_CONTROL_TOPIC`): internal, written and read by the ledger only."),
+    }
+
+
+def _channels(feed_messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "feed": {"address": FEED_TOPIC, "title": "Inbound feed",
+                 "description": "Feed messages of every type, one JSON object a record.",
+                 "messages": {name: {"$ref": f"#/components/messages/{name}"}
+                              for name in feed_messages}},
+        "deadLetters": {"address": DEAD_LETTER_TOPIC, "title": "Dead letters",
+                        "messages": {"deadLetter": {"$ref": "#/components/messages/"
+                                                            "deadLetter"}}},
+        "postings": {"address": POSTINGS_TOPIC, "title": "Postings and order decisions",
+                     "messages": {"outbound": {"$ref": "#/components/messages/outbound"}}},
+        "control": {"address": CONTROL_TOPIC, "title": "Shards' control records",
+                    "description": (
+                        "With a shard map only, internal to the ledger. As many partitions "
+                        "as the inbound topics; a shard's control partition is the first "
+                        "partition it owns. Records carry no key: they are sent to that "
+                        "partition, and every record from one origin partition to one "
+                        "shard keeps its origin order. A record may arrive twice (a crash "
+                        "after the acknowledgement): close and forward copies are dropped "
+                        "by their origin, merge requests and transfers by the outcomes "
+                        "they record. A record that cannot be decoded or is refused goes "
+                        "to the dead-letter topic."),
+                    "messages": {name: {"$ref": f"#/components/messages/{name}"}
+                                 for name in _CONTROL_MESSAGES}},
+    }
+
+
+def _operations(feed_messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "consumeFeed": {
+            "action": "receive", "channel": {"$ref": "#/channels/feed"},
+            "summary": "The ledger decides each record: accepted, duplicate or rejected.",
+            "messages": [{"$ref": f"#/channels/feed/messages/{name}"}
+                         for name in feed_messages]},
+        "sendDeadLetters": {
+            "action": "send", "channel": {"$ref": "#/channels/deadLetters"},
+            "summary": "Each rejected inbound record, with the reason of its rejection.",
+            "messages": [{"$ref": "#/channels/deadLetters/messages/deadLetter"}]},
+        "sendPostings": {
+            "action": "send", "channel": {"$ref": "#/channels/postings"},
+            "summary": "Every posting and order decision, once the ledger recorded it.",
+            "messages": [{"$ref": "#/channels/postings/messages/outbound"}]},
+        "sendControl": {
+            "action": "send", "channel": {"$ref": "#/channels/control"},
+            "summary": "What a shard's consumer tells another shard, once per inbound "
+                       "record, before its position moves past it.",
+            "messages": [{"$ref": f"#/channels/control/messages/{name}"}
+                         for name in _CONTROL_MESSAGES]},
+        "receiveControl": {
+            "action": "receive", "channel": {"$ref": "#/channels/control"},
+            "summary": "The shard owning the partition decides each record once.",
+            "messages": [{"$ref": f"#/channels/control/messages/{name}"}
+                         for name in _CONTROL_MESSAGES]},
     }
 
 
