@@ -303,6 +303,16 @@ class Ledger:
         absorbed = self.load_account(absorbed_key, batch)
         incoming = _incoming(message)
         gone, moved = merge(survivor.state, absorbed.state, absorbed_key, incoming)
+        return self.record_merge(survivor, absorbed, (gone, moved), incoming, context, batch)
+
+    def record_merge(self, survivor: PersonAccount, absorbed: PersonAccount,
+                     decided: tuple[Outcome, Outcome], incoming: Incoming, context: Context,
+                     batch: Batch) -> list[str]:
+        """Records a decided merge (`decide.merge`: what the absorbed account and the survivor
+        become) and what the survivor's merged history then calls for; the notes of it all.
+        `absorbed` is the absorbed identifier's account here (one store) or on the survivor's
+        shard (`ledger.transfers`)."""
+        gone, moved = decided
         self.record(absorbed, incoming, gone, batch)
         self.record(survivor, incoming, moved, batch)
         followup = reconcile_everything(survivor.state, incoming, context)

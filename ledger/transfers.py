@@ -38,7 +38,7 @@ from eventsourcing.persistence import Tracking
 
 from ledger.application import Ledger, settlements_due
 from ledger.batch import Batch, Result
-from ledger.decide import merge, reconcile_everything
+from ledger.decide import merge
 from ledger.domain import PersonAccount
 from ledger.homes import PersonHomes
 from ledger.outcomes import MessageOutcome, Reason, reason_of
@@ -269,12 +269,7 @@ def _absorb(ledger: Ledger, batch: Batch, survivor: PersonAccount, message: Mess
     # The stub moves with the survivor when partitions move to another shard.
     PersonHomes(ledger).note_keys(
         [(transfer.absorbed_key, murmur2(str(message.person).encode("utf-8")))])
-    ledger.record(stub, incoming, gone, batch)
-    ledger.record(survivor, incoming, moved, batch)
-    followup = reconcile_everything(survivor.state, incoming, context)
-    if followup.changes:
-        ledger.record(survivor, incoming, followup, batch)
-    return gone.notes + moved.notes + followup.notes
+    return ledger.record_merge(survivor, stub, (gone, moved), incoming, context, batch)
 
 
 def _followed(ledger: Ledger, key: str, batch: Batch) -> PersonAccount:
