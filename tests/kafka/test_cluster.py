@@ -348,10 +348,7 @@ def test_a_control_copy_sent_twice_is_recorded_once_and_a_resent_close_is_a_dupl
     close; a copy of another origin (the operator sending the close again) is a duplicate."""
     run = ShardedRun(kafka_broker.bootstrap_servers, [postgres_server, second_postgres_server],
                      tmp_path)
-    close = {"message_id": "close-2020", "source": "operator", "type": "accrual.year.closed",
-             "version": 1, "published_at": "2021-04-15T00:00:00+02:00",
-             "data": {"year": 2020, "credited_on": "2021-04-15"}}
-    value = orjson.dumps(close)
+    value = orjson.dumps(_CLOSE)
     client = support.producer(run.kafka)
     for offset in (41, 41, 57):
         origin = Origin(run.names.feed, 3, offset).encode()
@@ -359,13 +356,7 @@ def test_a_control_copy_sent_twice_is_recorded_once_and_a_resent_close_is_a_dupl
                     headers=[(KIND_HEADER, CLOSE.encode()), (ORIGIN_HEADER, origin)])
     client.flush()
     client.close()
-    log = tmp_path / "consume.log"
-    process = support.start_cli("consume", run.environment("consumer-1"), log)
-    try:
-        run.wait_settled()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(EXIT_TIMEOUT_S) == 0, _tail(log)
+    _consume_until_settled(run, tmp_path)
     try:
         first = run.cluster.ledgers["s0"]
         [receipt] = first.app.ledger_recorder.select_receipts([("operator", "close-2020")])\
@@ -409,13 +400,7 @@ def test_undecodable_and_refused_control_records_go_to_the_dead_letters(
         client.send(run.control, value=value or b"not json", partition=0, headers=headers)
     client.flush()
     client.close()
-    log = tmp_path / "consume.log"
-    process = support.start_cli("consume", run.environment("consumer-1"), log)
-    try:
-        run.wait_settled()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(EXIT_TIMEOUT_S) == 0, _tail(log)
+    _consume_until_settled(run, tmp_path)
     try:
         letters = support.read_topic(run.kafka, run.names.dead_letters)
         places = sorted((support.header(r, "source-topic"), int(support.header(r,
@@ -447,6 +432,17 @@ def test_undecodable_and_refused_control_records_go_to_the_dead_letters(
                                          (43, "already_merged", merge)]
     finally:
         run.close()
+
+
+def _consume_until_settled(run: ShardedRun, tmp_path: Path) -> None:
+    """One `consume` process until the shards hold every record, then stopped cleanly."""
+    log = tmp_path / "consume.log"
+    process = support.start_cli("consume", run.environment("consumer-1"), log)
+    try:
+        run.wait_settled()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(EXIT_TIMEOUT_S) == 0, _tail(log)
 
 
 _CLOSE = {"message_id": "close-2020", "source": "operator", "type": "accrual.year.closed",
