@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -292,21 +293,32 @@ def ensure_jars(pom_path: Path = POM_PATH, cache_root: Path = CACHE_ROOT) -> Pat
     """
     target = cache_root / f"kafka-{kafka_version(pom_path)}"
     stamp = hashlib.sha256(pom_path.read_bytes()).hexdigest()
-    if _read_stamp(target) == stamp:
+    if read_stamp(target, POM_STAMP_FILE_NAME) == stamp:
         return target
     maven = shutil.which("mvn")
     if maven is None:
         raise BrokerError("Maven (`mvn`) not found: install it (Debian: apt-get install -y maven)")
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_root))
+    return fill_once(target, stamp, POM_STAMP_FILE_NAME,
+                     lambda staging: _copy_dependencies(maven, pom_path, staging))
+
+
+def fill_once(target: Path, stamp: str, stamp_file_name: str,
+              make: Callable[[Path], None]) -> Path:
+    """`target`, filled by `make(staging)` unless it already holds what `stamp` names (written
+    in `stamp_file_name`). The folder appears complete or not at all: `make` fills a temporary
+    sibling, then a rename; a concurrent run that finished first wins."""
+    if read_stamp(target, stamp_file_name) == stamp:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _copy_dependencies(maven, pom_path, staging)
-        (staging / POM_STAMP_FILE_NAME).write_text(stamp, encoding="utf-8")
-        staging.chmod(0o755)  # mkdtemp makes it private; the jars are no secret.
+        make(staging)
+        (staging / stamp_file_name).write_text(stamp, encoding="utf-8")
+        staging.chmod(0o755)  # mkdtemp makes it private; jars and schemas are no secret.
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     except OSError:
-        if _read_stamp(target) != stamp:  # Not a concurrent run that finished first.
+        if read_stamp(target, stamp_file_name) != stamp:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -334,9 +346,9 @@ def _copy_dependencies(maven: str, pom_path: Path, output_dir: Path) -> None:
     _run(command, MAVEN_TIMEOUT_S, "fetching the Kafka jars with Maven")
 
 
-def _read_stamp(jars_dir: Path) -> str | None:
+def read_stamp(folder: Path, stamp_file_name: str) -> str | None:
     try:
-        return (jars_dir / POM_STAMP_FILE_NAME).read_text(encoding="utf-8")
+        return (folder / stamp_file_name).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
 

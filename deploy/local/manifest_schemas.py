@@ -29,6 +29,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy.local import kafka as local_kafka
+
 HERE = Path(__file__).resolve().parent
 CACHE_ROOT = HERE / ".cache"
 STRIMZI_POM_PATH = HERE / "strimzi" / "pom.xml"
@@ -97,29 +99,7 @@ def strimzi_version(pom_path: Path = STRIMZI_POM_PATH) -> str:
 
 def _cached(target: Path, source: str, make: Callable[[Path], None]) -> Path:
     """`target`, made by `make(staging)` unless it was already made from the same `source`."""
-    if _read_stamp(target) == source:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        make(staging)
-        (staging / STAMP_FILE_NAME).write_text(source, encoding="utf-8")
-        staging.chmod(0o755)  # mkdtemp makes it private; schemas are no secret.
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    except OSError:
-        if _read_stamp(target) != source:  # Not a concurrent run that finished first.
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _read_stamp(folder: Path) -> str | None:
-    try:
-        return (folder / STAMP_FILE_NAME).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    return local_kafka.fill_once(target, source, STAMP_FILE_NAME, make)
 
 
 def _copy_from_module(module_at_version: str, paths: tuple[str, ...], output_dir: Path) -> None:
