@@ -12,6 +12,7 @@ import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -48,6 +49,22 @@ Item = Message | Rejection
 YEAR_CLOSE_TYPE = "accrual.year.closed"
 REJECTED = MessageOutcome.REJECTED
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class AccountLoads:
+    """How the ledger found the accounts its batches asked for, since it started: from its
+    cache, or loaded from the store (a snapshot and the events recorded since it)."""
+
+    cached: int = 0
+    loaded: int = 0
+    snapshots: int = 0
+    replayed_events: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        asked = self.cached + self.loaded
+        return self.cached / asked if asked else 0.0
 
 
 class ConflictingWriters(RuntimeError):
@@ -102,6 +119,7 @@ class Ledger:
             self.app.close()
             raise
         self._cache: OrderedDict[uuid.UUID, PersonAccount] = OrderedDict()
+        self.loads = AccountLoads()
         # A message names its person twice (prefetch, decision) and a person has many
         # messages: the HMAC and the identifier's validation are worth remembering.
         self._person_keys = functools.lru_cache(maxsize=limits.PERSON_KEYS_CACHED_MAX)(
@@ -325,9 +343,9 @@ class Ledger:
     def load_account(self, key: str, batch: Batch) -> PersonAccount:
         """The account of a person key, opened (unsaved) when the ledger never saw it."""
         account_id = aggregate_id(key)
-        account: PersonAccount | None = batch.touched.get(account_id) or self._cache.get(
-            account_id
-        )
+        account: PersonAccount | None = (batch.touched.get(account_id)
+                                         or batch.loaded.get(account_id)
+                                         or self._cache.get(account_id))
         if account is None and account_id in batch.absent:
             # A concurrent opening fails the batch.
             account = open_account(account_id, key, self.clock())
@@ -348,12 +366,14 @@ class Ledger:
 
     def prefetch_accounts(self, account_ids: Iterable[uuid.UUID], batch: Batch) -> None:
         """`_prefetch` for accounts named by id (the year-close sweep's pages)."""
-        wanted = [account_id for account_id in dict.fromkeys(account_ids)
-                  if account_id not in self._cache]
-        accounts = load_accounts(self.app, wanted)
+        asked = list(dict.fromkeys(account_ids))
+        wanted = [account_id for account_id in asked if account_id not in self._cache]
+        accounts = load_accounts(self.app, wanted, loads=self.loads)
         if accounts is None:
             return
+        self.loads.cached += len(asked) - len(wanted)
         for account in accounts:
+            batch.loaded[account.id] = account
             self._remember(account)
         batch.absent.update(set(wanted) - {account.id for account in accounts})
 
@@ -398,18 +418,18 @@ class Ledger:
         accounts = list(batch.touched.values())
         events = [event for account in accounts for event in account.collect_events()]
         self.app.events.put(events, records=records)
-        self._take_snapshots(accounts, events)
+        self._take_snapshots(accounts)
 
-    def _take_snapshots(self, accounts: list[PersonAccount], events: list[Any]) -> None:
-        """Snapshot, from memory, every account that crossed a multiple of the interval."""
-        crossed = {
-            event.originator_id
-            for event in events
-            if event.originator_version % limits.SNAPSHOT_INTERVAL_EVENTS == 0
-        }
-        snapshots = [PersonSnapshot.take(a) for a in accounts if a.id in crossed]
-        if snapshots and self.app.snapshots is not None:
-            self.app.snapshots.put(snapshots)
+    def _take_snapshots(self, accounts: list[PersonAccount]) -> None:
+        """Snapshot, from memory, every account with `SNAPSHOT_INTERVAL_EVENTS` events or more
+        since its latest snapshot: the next load of any account replays fewer events than that."""
+        due = [account for account in accounts
+               if account.version - account.snapshot_version >= limits.SNAPSHOT_INTERVAL_EVENTS]
+        if not due or self.app.snapshots is None:
+            return
+        self.app.snapshots.put([PersonSnapshot.take(account) for account in due])
+        for account in due:
+            account.snapshot_version = account.version
 
     # The calendar of closed years.
 
@@ -491,10 +511,12 @@ def _years_of(key: str, changes: Iterable[Change]) -> set[tuple[int, str]]:
 
 
 def load_accounts(app: LedgerApplication, account_ids: Sequence[uuid.UUID],
-                  versions: Sequence[int] | None = None) -> list[PersonAccount] | None:
+                  versions: Sequence[int] | None = None,
+                  loads: AccountLoads | None = None) -> list[PersonAccount] | None:
     """Many accounts (at `versions`, else their latest) in two statements per
     `limits.PREFETCH_ACCOUNTS_MAX` of them; None when the store cannot (SQLite: its per-account
-    reads are in-process and fast). Accounts never recorded are absent from the list."""
+    reads are in-process and fast). Accounts never recorded are absent from the list; `loads`
+    counts those found, their snapshots and the events replayed after them."""
     select_latest = getattr(app.recorder, "select_latest", None)
     if select_latest is None or app.snapshots is None:
         return None
@@ -505,6 +527,9 @@ def load_accounts(app: LedgerApplication, account_ids: Sequence[uuid.UUID],
         chunk = account_ids[start:start + step]
         until = None if versions is None else versions[start:start + step]
         snapshots, events = select_latest(chunk, table, until)
+        if loads is not None:
+            loads.snapshots += len(snapshots)
+            loads.replayed_events += len(events)
         by_id: dict[uuid.UUID | str, list[StoredEvent]] = {s.originator_id: [s] for s in snapshots}
         for event in events:
             by_id.setdefault(event.originator_id, []).append(event)
@@ -516,6 +541,8 @@ def load_accounts(app: LedgerApplication, account_ids: Sequence[uuid.UUID],
                 account = event.mutate(account)  # type: ignore[attr-defined]
             if isinstance(account, PersonAccount):
                 accounts.append(account)
+    if loads is not None:
+        loads.loaded += len(accounts)
     return accounts
 
 

@@ -24,3 +24,6 @@ class Batch:
     results: list[Result] = field(default_factory=list)
     # Accounts the batch's prefetch found absent from the store: opened without asking again.
     absent: set[uuid.UUID] = field(default_factory=set)
+    # Accounts the batch's prefetch loaded: held here for the batch even when the ledger's
+    # cache of accounts, smaller than the batch's persons, has already let them go.
+    loaded: dict[uuid.UUID, Any] = field(default_factory=dict)

@@ -26,6 +26,9 @@ class PersonAccount(Aggregate):
     def __init__(self, person_key: str) -> None:
         self.person_key = person_key
         self.state = PersonState(person_key=person_key)
+        # The version of the account's latest snapshot (0: none): a load replays the events
+        # since it, so the ledger snapshots again once they are many (`Ledger._take_snapshots`).
+        self.snapshot_version = 0
 
     class Applied(Aggregate.Event):
         """A step of the decision of one message: its changes, in order."""
@@ -104,6 +107,7 @@ class PersonSnapshot(Snapshot):
                 "_pending_events": [],
                 "person_key": self.state["person_key"],
                 "state": PersonState.adopt(self.state["state"]),
+                "snapshot_version": self.originator_version,
             }
         )
         return account

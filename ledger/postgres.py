@@ -268,11 +268,14 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         with self.datastore.transaction(commit=False) as dict_cursor, \
                 dict_cursor.connection.cursor(row_factory=tuple_row) as curs:
             # Tuples, not dicts: a batch reads tens of thousands of rows here.
+            # One backward index probe per aggregate (LATERAL ... LIMIT 1): a DISTINCT ON
+            # join read every snapshot a long career ever took.
             curs.execute(
-                SQL("SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version,"
-                    " s.topic, s.state FROM {} s JOIN unnest(%b::uuid[], %b::bigint[])"
-                    " AS t(id, until) ON s.originator_id = t.id AND s.originator_version <= t.until"
-                    " ORDER BY s.originator_id, s.originator_version DESC")
+                SQL("SELECT s.originator_id, s.originator_version, s.topic, s.state"
+                    " FROM unnest(%b::uuid[], %b::bigint[]) AS t(id, until)"
+                    " CROSS JOIN LATERAL (SELECT * FROM {} x WHERE x.originator_id = t.id"
+                    " AND x.originator_version <= t.until"
+                    " ORDER BY x.originator_version DESC LIMIT 1) s")
                 .format(self._table(snapshots_table)), (ids, until))
             snapshots = [_stored(*row) for row in curs.fetchall()]
             after = {snapshot.originator_id: snapshot.originator_version for snapshot in snapshots}

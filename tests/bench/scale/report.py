@@ -164,11 +164,13 @@ def write_path(report: Report) -> str:
 
 def years(report: Report) -> str:
     rows = ["project ingestion by year of published_at (closes apart)",
-            f"{'year':<6} {'messages':>10} {'seconds':>8} {'msg/s':>9}"]
+            f"{'year':<6} {'messages':>10} {'seconds':>8} {'msg/s':>9} {'cache hits':>10}"
+            f" {'loaded':>9} {'replayed/load':>13}"]
     for year in sorted(report.ingest.segments):
         segment = report.ingest.segments[year]
         rows.append(f"{year:<6} {segment.messages:>10,} {segment.seconds:>8,.1f} "
-                    f"{segment.messages_per_second:>9,.0f}")
+                    f"{segment.messages_per_second:>9,.0f} {segment.hit_rate:>10.0%}"
+                    f" {segment.loaded:>9,} {segment.replayed_per_load:>13.1f}")
     early, late = report.early_late()
     ratio = report.ratios()["late_over_early_messages"]
     constant = ratio is not None and 1 / CONSTANT_FACTOR_MAX <= ratio <= CONSTANT_FACTOR_MAX

@@ -54,10 +54,29 @@ class Segment:
     year: int
     messages: int
     seconds: float
+    # The accounts its batches found in the ledger's cache or loaded from the store, and the
+    # events replayed after the loaded accounts' snapshots (`Ledger.loads`).
+    cached: int = 0
+    loaded: int = 0
+    replayed: int = 0
 
     @property
     def messages_per_second(self) -> float:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def hit_rate(self) -> float:
+        asked = self.cached + self.loaded
+        return self.cached / asked if asked else 0.0
+
+    @property
+    def replayed_per_load(self) -> float:
+        return self.replayed / self.loaded if self.loaded else 0.0
+
+    def plus(self, messages: int, seconds: float, loads: tuple[int, int, int]) -> Segment:
+        cached, loaded, replayed = loads
+        return Segment(self.year, self.messages + messages, self.seconds + seconds,
+                       self.cached + cached, self.loaded + loaded, self.replayed + replayed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +107,7 @@ class Ingest:
         return max(1, self.rate.events // max(1, self.batches + len(self.closes)))
 
     def add(self, year: int, messages: list[dict[str, Any]], results: list[Result],
-            seconds: float, *, close: bool) -> None:
+            seconds: float, *, close: bool, loads: tuple[int, int, int] = (0, 0, 0)) -> None:
         self.outcomes.update(result.outcome.value for result in results)
         self.persons.update(str(m["person"]) for m in messages if m.get("person"))
         if close:
@@ -98,8 +117,7 @@ class Ingest:
             return
         self.batches += 1
         before = self.segments.get(year, Segment(year, 0, 0.0))
-        self.segments[year] = Segment(year, before.messages + len(messages),
-                                      before.seconds + seconds)
+        self.segments[year] = before.plus(len(messages), seconds, loads)
 
 
 def project_ledger(database_url: str) -> Ledger:
@@ -137,9 +155,12 @@ def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
         for year, messages, close in runs(generate(DemoSettings(persons=persons, seed=seed))):
             with validating:
                 items = [schemas.parse(orjson.dumps(message)) for message in messages]
+            before = _loads(ledger)
             with Stopwatch() as ingesting:
                 results = ledger.ingest(items)
-            figures.add(year, messages, results, ingesting.seconds, close=close)
+            after = _loads(ledger)
+            figures.add(year, messages, results, ingesting.seconds, close=close,
+                        loads=(after[0] - before[0], after[1] - before[1], after[2] - before[2]))
             progress.update(len(messages))
         table = str(getattr(ledger.app.recorder, "events_table_name", ""))
         figures.events_table = f"{live_names(ledger).schema}.{table}"
@@ -152,6 +173,10 @@ def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
     figures.other_seconds = time.perf_counter() - started - figures.rate.seconds \
         - validating.seconds
     return figures
+
+
+def _loads(ledger: Ledger) -> tuple[int, int, int]:
+    return ledger.loads.cached, ledger.loads.loaded, ledger.loads.replayed_events
 
 
 def limit_stage(server_url: str, source: str, schema: str, total: int,
