@@ -4,6 +4,7 @@ workers call it (`--factory`), and so do the tests, so both get the same wiring.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -23,15 +24,18 @@ from ledger.http.observability import LOGGER_NAME, Observed
 from ledger.http.service import STORE_ERRORS, LedgerService
 from ledger.http.settings import HttpSettings
 from ledger.web import routes as web_routes
+from ledger.web.logins import FailedLogins, Seconds
 
 STORE_RETRY_AFTER_SECONDS = 1
 logger = logging.getLogger(LOGGER_NAME)
 
 
 def create_app(
-    settings: HttpSettings | None = None, service: LedgerService | None = None
+    settings: HttpSettings | None = None, service: LedgerService | None = None,
+    login_clock: Seconds = time.monotonic,
 ) -> ASGIApp:
-    """The ASGI application. Reads the environment once when `settings` is not given."""
+    """The ASGI application. Reads the environment once when `settings` is not given;
+    `login_clock` times the pages' failed logins (tests move it)."""
     settings = settings or HttpSettings.from_environment()
     authenticator = Authenticator.from_settings(settings.ledger.api_tokens_file,
                                                 settings.development)
@@ -43,7 +47,8 @@ def create_app(
     endpoints.update({operation.handler: getattr(handlers, operation.handler)
                       for operation in routes.OPERATIONS if hasattr(handlers, operation.handler)})
     table = routes.build(endpoints, authenticator)
-    table += web_routes.build(service, authenticator)  # the pages for people, under /pages/
+    # The pages for people, under /pages/.
+    table += web_routes.build(service, authenticator, FailedLogins(login_clock))
     app = Starlette(routes=table, exception_handlers=_exception_handlers(),
                     lifespan=_lifespan(service))
     return Observed(app, metrics, {route.endpoint: route.path for route in table})

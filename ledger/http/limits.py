@@ -20,6 +20,12 @@ CURSOR_LENGTH_MAX_CHARS = 512
 
 # Bearer tokens longer than this are refused before hashing (no real token is that long).
 TOKEN_LENGTH_MAX_CHARS = 512
+# Failed logins on the pages (`ledger.web.logins`): an address may fail this many times in a
+# window opened by its first failure, then waits for the window to close; addresses tracked
+# per worker process (the one whose window opened first is forgotten to make room).
+LOGIN_FAILURES_MAX = 10
+LOGIN_WINDOW_SECONDS = 300
+LOGIN_ADDRESSES_MAX = 10_000
 # X-Request-Id values we echo; others are replaced by a fresh id.
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 

@@ -122,6 +122,8 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "login_needed": "Log in to see this page",
         "login_needed_detail": "This page shows a person's rights: it needs an access token.",
         "login_failed": "This token is not valid.",
+        "login_blocked": "Too many failed attempts from your address: try again in "
+                         "{minutes} min. Until then no token is checked, not even a valid one.",
         "logged_out": "You are logged out.",
         "forbidden_title": "Not allowed",
         "problem_title": "This page cannot be shown",
@@ -310,6 +312,8 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "login_needed_detail": "Cette page montre les droits d’une personne : il faut un jeton "
                                "d’accès.",
         "login_failed": "Ce jeton n’est pas valide.",
+        "login_blocked": "Trop d’essais infructueux depuis votre adresse : réessayez dans "
+                         "{minutes} min. D’ici là, aucun jeton n’est vérifié, même valide.",
         "logged_out": "Vous êtes déconnecté.",
         "forbidden_title": "Accès refusé",
         "problem_title": "Cette page ne peut pas être affichée",

@@ -3,12 +3,14 @@
 Each page checks the request's token (header or login cookie, see `session`) with the API's
 authenticator and the page's scopes; without a valid token it answers the login problem (401,
 the login form, no data); with a token lacking the scope, 403. Errors are pages too, in the
-reader's language: a browser shows them as they are.
+reader's language: a browser shows them as they are. An address that failed to log in too often
+is refused for a while without its token being checked (429, see `logins`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,6 +27,7 @@ from ledger.http.problems import Problem
 from ledger.http.service import STORE_ERRORS, LedgerService
 from ledger.web import i18n, session, views
 from ledger.web.i18n import Words
+from ledger.web.logins import FailedLogins
 
 PREFIX = session.PATH
 READ = ("read",)
@@ -55,9 +58,11 @@ def templates() -> jinja2.Environment:
 
 
 class Pages:
-    def __init__(self, service: LedgerService, authenticator: Authenticator) -> None:
+    def __init__(self, service: LedgerService, authenticator: Authenticator,
+                 logins: FailedLogins) -> None:
         self.service = service
         self.authenticator = authenticator
+        self.logins = logins
         self.environment = templates()
 
     # Rendering.
@@ -111,9 +116,16 @@ class Pages:
         fields = await session.form(request)
         token = fields.get("token", "").strip()
         target = session.safe_next(fields.get("next"))
+        address = request.client.host if request.client else ""
+        retry_after = self.logins.retry_after(address)
+        if retry_after is not None:
+            return self.render(request, words, "login.html", 429,
+                               {"Retry-After": str(retry_after)}, needed=False, failed=False,
+                               next=target, blocked_minutes=math.ceil(retry_after / 60))
         try:
             self.authenticator.authorise(f"Bearer {token}" if token else None, SCOPES)
         except Problem:
+            self.logins.failed(address)
             return self.render(request, words, "login.html", 401, needed=False, failed=True,
                                next=target)
         response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
@@ -178,8 +190,9 @@ class Pages:
         return self.render(request, words, "audit_verify.html", result=result)
 
 
-def build(service: LedgerService, authenticator: Authenticator) -> list[Route]:
-    pages = Pages(service, authenticator)
+def build(service: LedgerService, authenticator: Authenticator,
+          logins: FailedLogins) -> list[Route]:
+    pages = Pages(service, authenticator, logins)
     table: list[tuple[str, Page, tuple[str, ...], str]] = [
         ("/", pages.index, (), "GET"),
         ("/login", pages.login_form, (), "GET"),
