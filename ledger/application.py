@@ -405,6 +405,10 @@ class Ledger:
         while len(self._cache) > limits.PERSON_CACHE_SIZE_MAX:
             self._cache.popitem(last=False)
 
+    def forget_accounts(self) -> None:
+        """Let every cached account go (the next batches load them from the store)."""
+        self._cache.clear()
+
     def _evict(self, accounts: Iterable[uuid.UUID]) -> None:
         for account_id in list(accounts):
             self._cache.pop(account_id, None)

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from ledger import collector
 from ledger.config import ConfigurationError, Settings, describe
 from ledger.http import limits
 from ledger.identity import InvalidPerson
@@ -383,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # --help into a closed pipe
         _discard_stdout()
         raise SystemExit(EXIT_BROKEN_PIPE) from None
+    collector.tune()
     try:
         settings = Settings.from_environment()
         return _run(f"run_{arguments.command}")(arguments, settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -34,6 +35,11 @@ class Ledgers:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             connection.execute(f'CREATE SCHEMA "{schema}"')
         return ledger_at(f"{self.database_url}?schema={schema}", clock)
+
+    def shared_url(self, folder: Path) -> str:
+        """A store two ledgers can open: a file in `folder` on SQLite, a fresh schema on
+        PostgreSQL."""
+        return f"sqlite:///{folder / 'l.db'}" if self.database_url is None else self.url()
 
     def url(self) -> str:
         """A URL of a fresh store (a file-less one for SQLite is not shareable)."""

@@ -25,13 +25,8 @@ from tests.support import Feed, identifier, ingest, ledger_at
 CRASH_WAIT_SECONDS = 120
 
 
-def _store_url(ledgers: Ledgers, tmp_path: Path) -> str:
-    """A store two ledgers can open: a file on SQLite, a fresh schema on PostgreSQL."""
-    return f"sqlite:///{tmp_path / 'l.db'}" if ledgers.kind == "sqlite" else ledgers.url()
-
-
 def test_snapshot_loads_the_same_state_as_a_full_replay(ledgers: Ledgers, tmp_path: Path) -> None:
-    url = _store_url(ledgers, tmp_path)
+    url = ledgers.shared_url(tmp_path)
     ledger = ledger_at(url)
     feed = Feed()
     messages = [feed.employment(2019, f"{hours}") for hours in range(1, 130)]
@@ -62,7 +57,7 @@ def test_snapshot_loads_the_same_state_as_a_full_replay(ledgers: Ledgers, tmp_pa
 
 
 def test_two_writers_on_one_store_do_not_lose_updates(ledgers: Ledgers, tmp_path: Path) -> None:
-    url = _store_url(ledgers, tmp_path)
+    url = ledgers.shared_url(tmp_path)
     first, second = ledger_at(url), ledger_at(url)
     feed = Feed()
     ingest(first, [feed.employment(2019, "100")])  # `first` now caches the account

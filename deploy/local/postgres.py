@@ -61,6 +61,10 @@ log_timezone = 'UTC'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# As deploy/k8s/postgres.yaml gives each shard (there 2GB): with the default 128MB, a store of
+# 30 000 persons no longer fits and loading a batch's persons (their latest snapshot and the
+# events since, on pages scattered through the table) reads most pages from the OS instead.
+shared_buffers = 1GB
 """
 
 # Trust, because the cluster only listens on loopback and its socket folder is private (0700).

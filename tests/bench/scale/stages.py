@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 import schemas
-from ledger import limits
+from ledger import collector, limits
 from ledger.application import YEAR_CLOSE_TYPE, Ledger
 from ledger.batch import Result
 from ledger.config import Settings
@@ -147,6 +147,7 @@ def runs(messages: Iterable[dict[str, Any]]) -> Iterator[tuple[int, list[dict[st
 
 def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
     """The demo feed through `Ledger.ingest`, batch by batch; parsing timed apart."""
+    collector.tune()  # as `cpa-ledger` does
     figures = Ingest()
     validating = Stopwatch()
     progress = Progress("project ingest, messages")
@@ -229,6 +230,7 @@ def copy_data(sample: list[Any], start: int, count: int) -> bytes:
 
 def catch_up_stage(database_url: str) -> Rate:
     """The live read models brought to the head of the log, from nothing."""
+    collector.tune()  # as `cpa-ledger` does
     with project_ledger(database_url) as ledger:
         runner = Runner(ledger, live_names(ledger))
         runner.create()
@@ -239,6 +241,7 @@ def catch_up_stage(database_url: str) -> Rate:
 
 def rebuild_stage(database_url: str) -> Rate:
     """`projections.operations.rebuild` of every read model over the whole log."""
+    collector.tune()  # as `cpa-ledger` does
     with project_ledger(database_url) as ledger, Stopwatch() as rebuilding:
         events = rebuild(ledger, [], progress=Progress("rebuild, events"))
     return Rate("rebuild", 0, events, rebuilding.seconds)
