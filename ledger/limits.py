@@ -19,8 +19,8 @@ MERGE_CHAIN_LENGTH_MAX = 8
 # Every snapshot is kept, and a long career's is ~25 times an event's size: snapshots then
 # weigh 5.3, 2.7, 1.3 and 0.5 times the events. 20 halves the load of 50 at about the events'
 # own size; pruning superseded snapshots would allow 5. Measured again with more persons than
-# the cache (10 000 persons, cache 2 100, /work notes in README "Scale"): 5 replays a fifth of
-# the events of 20 but writes twice the snapshots, and ingests at the same rate.
+# the cache (10 000 persons, cache 2 100; deploy/scale.md, "Past the account cache"): 5
+# replays a fifth of the events of 20 but writes twice the snapshots, at the same rate.
 SNAPSHOT_INTERVAL_EVENTS = 20
 # Persons kept decoded in memory by the application between batches.
 PERSON_CACHE_SIZE_MAX = 20_000
