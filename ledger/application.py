@@ -61,11 +61,6 @@ class AccountLoads:
     snapshots: int = 0
     replayed_events: int = 0
 
-    @property
-    def hit_rate(self) -> float:
-        asked = self.cached + self.loaded
-        return self.cached / asked if asked else 0.0
-
 
 class ConflictingWriters(RuntimeError):
     """A batch kept conflicting with other writers past `BATCH_CONFLICT_RETRIES_MAX` tries."""

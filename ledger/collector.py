@@ -6,12 +6,12 @@ than those caches, every batch replaces a few thousand of them by freshly loaded
 of container objects a batch that live long enough to reach the oldest generation. With
 CPython's default thresholds (700, 10, 10) a full collection, which walks every tracked object
 of the process, then ran every two or three batches: measured on 30 000 persons with a cache of
-10 000 (`python -m tests.bench.scale`, README "Scale"), 40 % of the ingestion time of the late
-years went to the collector, and the full collections made the ingestion slow down as the
-caches filled.
+10 000 (the scale benchmark's ingestion stage with `limits.PERSON_CACHE_SIZE_MAX` lowered, the
+collector timed by `gc.callbacks`; deploy/scale.md, "Past the account cache"), 40 % of the
+ingestion time of the late years went to the collector.
 
 The ledger's states hold no reference cycles (plain dicts, lists and strings): they are freed by
-reference counting as soon as a cache lets them go, so collecting rarely loses no memory. The
+reference counting as soon as a cache lets them go, so collecting rarely keeps no dead state. The
 young generation is collected every `YOUNG_ALLOCATIONS` allocations (cheap: it only walks the
 new objects), the middle one every `MIDDLE_COLLECTIONS` of those, and a full collection is
 considered only after `OLD_COLLECTIONS` middle ones (CPython also waits until a quarter of the
