@@ -11,6 +11,7 @@ from typing import Any, cast
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.utils import get_topic, resolve_topic
 
+from ledger import snapshots
 from ledger.changes import AnyChange
 from ledger.state import PersonState, evolve_recorded
 
@@ -89,7 +90,7 @@ class PersonSnapshot(Snapshot):
             state={
                 "person_key": account.person_key,
                 # Encoded as soon as taken (`Ledger._take_snapshots`): no copy needed.
-                "state": account.state.as_stored(),
+                "state": snapshots.stored_document(account.state),
                 "created_on": account.created_on.isoformat(),
                 "modified_on": account.modified_on.isoformat(),
             },
@@ -106,11 +107,17 @@ class PersonSnapshot(Snapshot):
                 "_modified_on": dt.datetime.fromisoformat(self.state["modified_on"]),
                 "_pending_events": [],
                 "person_key": self.state["person_key"],
-                "state": PersonState.adopt(self.state["state"]),
+                "state": _state(self.state["state"]),
                 "snapshot_version": self.originator_version,
             }
         )
         return account
+
+
+def _state(stored: snapshots.StoredState | dict[str, Any]) -> PersonState:
+    if isinstance(stored, snapshots.StoredState):
+        return snapshots.adopt(stored)
+    return PersonState.adopt(stored)
 
 
 class LedgerCalendar(Aggregate):

@@ -35,6 +35,9 @@ from ledger.changes import (
 
 __all__ = ["AnyChange", "Change", "PersonState", "Posting", "evolve", "evolve_recorded", "stamped"]
 
+# A state's part a loaded snapshot leaves encoded until something reads it: raw JSON.
+Encoded = msgspec.Raw
+
 ACCOUNTS = ("cpf", "dif", "cec", "topups", "c2p", "cpf_public")
 HELD = "held"
 ACCRUAL_FACT_TYPES = ("employment.declared", "self_employment.declared")
@@ -96,15 +99,23 @@ def _indexed_regime(fact: Mapping[str, Any]) -> str | None:
 
 @dataclass(slots=True)
 class PersonState:
-    """Everything the rules need to decide the next message of one person."""
+    """Everything the rules need to decide the next message of one person.
+
+    A state loaded from a snapshot keeps two parts of a long career encoded until something
+    reads them (`ledger.snapshots`): the facts of the acquisition years already settled
+    (`cold_facts`, each fact's JSON by key, with `cold_years`) and the postings
+    (`cold_postings`). Deciding an open year's message reads neither, so a load decodes what
+    the person's open years hold, not their whole history. `facts` and `postings` are the whole
+    of them: reading either decodes its cold part first (`thaw_facts`, `thaw_postings`).
+    """
 
     person_key: str = ""
-    # Active facts by "source/message_id": {"type", "data", "published_on", "seq"}.
-    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Active facts by "source/message_id": {"type", "data", "published_on", "seq"} (see `facts`).
+    hot_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Facts no longer in force (superseded or retracted), by key -> why.
     inactive: dict[str, str] = field(default_factory=dict)
-    # Every posting, in recording order (balances fold them by effective date).
-    postings: list[Posting] = field(default_factory=list)
+    # Every posting, in recording order (balances fold them by effective date); see `postings`.
+    hot_postings: list[Posting] = field(default_factory=list)
     # Settled accrual years: "2019" -> {"entitled", "credited", "unit", "settled_on"}.
     years: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The same for the public counter (rules §10.3), in hours; only years with public facts.
@@ -122,17 +133,61 @@ class PersonState:
     merged_into: str | None = None
     absorbed: list[str] = field(default_factory=list)
     seq: int = 0
+    # The hot facts' index (the cold facts are never of the types and regimes it is read for
+    # directly: see `is_cold_eligible`); read facts through the methods below.
     index: FactIndex = field(default_factory=FactIndex)
     # The balances fold so far (`ledger.rules.book.FoldMemo`): derived, never stored.
     fold_memo: Any = None
+    # Encoded facts of settled years by key, and those years; encoded postings recorded before
+    # `hot_postings` (None: none, or decoded already).
+    cold_facts: dict[str, Encoded] = field(default_factory=dict)
+    cold_years: frozenset[int] = frozenset()
+    cold_postings: Encoded | None = None
+
+    @property
+    def facts(self) -> dict[str, dict[str, Any]]:
+        """Every active fact, by key, in recording order."""
+        if self.cold_facts:
+            self.thaw_facts()
+        return self.hot_facts
+
+    @property
+    def postings(self) -> list[Posting]:
+        """Every posting, in recording order."""
+        if self.cold_postings is not None:
+            self.thaw_postings()
+        return self.hot_postings
+
+    def thaw_facts(self) -> None:
+        """Decode the cold facts into `hot_facts`, in recording order, and index them."""
+        thawed = {key: decode_json(encoded) for key, encoded in self.cold_facts.items()}
+        merged = {**thawed, **self.hot_facts}
+        self.hot_facts = dict(sorted(merged.items(), key=lambda item: int(item[1]["seq"])))
+        self.cold_facts, self.cold_years = {}, frozenset()
+        self.index = FactIndex()
+        for key, fact in self.hot_facts.items():
+            self.index.add(key, fact)
+
+    def thaw_postings(self) -> None:
+        if self.cold_postings is not None:
+            self.hot_postings[:0] = decode_json(self.cold_postings)
+            self.cold_postings = None
+
+    def fact(self, key: str) -> dict[str, Any] | None:
+        """The active fact of this key, if any (decoding the cold facts only when it is one)."""
+        if key in self.cold_facts:
+            self.thaw_facts()
+        return self.hot_facts.get(key)
 
     def to_json(self) -> dict[str, Any]:
-        return {name: copy.deepcopy(getattr(self, name)) for name in STORED_FIELDS}
+        return {name: copy.deepcopy(value) for name, value in self.as_stored().items()}
 
     def as_stored(self) -> dict[str, Any]:
         """The state's own values, not copies: for a snapshot encoded at once (copying a long
         career's state costs more than encoding it)."""
-        return {name: getattr(self, name) for name in STORED_FIELDS}
+        whole = {"facts": self.facts, "postings": self.postings}
+        return {name: whole[name] if name in whole else getattr(self, name)
+                for name in STORED_ORDER}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> PersonState:
@@ -145,34 +200,63 @@ class PersonState:
         for name in STORED_FIELDS:
             if name in document:
                 setattr(state, name, document[name])
-        for key, fact in state.facts.items():
+        state.hot_facts = document.get("facts", state.hot_facts)
+        if document.get("cold_facts"):  # a snapshot's document decoded whole
+            merged = {**document["cold_facts"], **state.hot_facts}
+            state.hot_facts = dict(sorted(merged.items(), key=lambda item: int(item[1]["seq"])))
+        state.hot_postings = document.get("postings", state.hot_postings)
+        for key, fact in state.hot_facts.items():
             state.index.add(key, fact)
         return state
 
     def facts_of_type(self, fact_type: str) -> list[dict[str, Any]]:
         """The active facts of one type, in recording order."""
-        return [self.facts[key] for key in self.index.by_type.get(fact_type, ())]
+        if self.cold_facts and fact_type in ACCRUAL_FACT_TYPES:
+            self.thaw_facts()
+        return [self.hot_facts[key] for key in self.index.by_type.get(fact_type, ())]
 
     def has_facts_of_type(self, fact_type: str) -> bool:
-        return bool(self.index.by_type.get(fact_type))
+        if self.index.by_type.get(fact_type):
+            return True
+        return bool(self.facts_of_type(fact_type)) if fact_type in ACCRUAL_FACT_TYPES else False
 
     def accrual_years(self) -> set[int]:
         """The acquisition years that active facts feed."""
-        return set(self.index.by_year)
+        return set(self.index.by_year) | self.cold_years
 
     def facts_for_year(self, year: int, also: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
         """The active facts feeding `year`, with those of the types in `also` (any year)."""
+        also = tuple(also)
+        if self.cold_facts and (year in self.cold_years
+                                or any(kind in ACCRUAL_FACT_TYPES for kind in also)):
+            self.thaw_facts()
         keys = list(self.index.by_year.get(year, ()))
         for fact_type in also:
             keys.extend(self.index.by_type.get(fact_type, ()))
-        return {key: self.facts[key] for key in keys}
+        return {key: self.hot_facts[key] for key in keys}
 
     def clone(self) -> PersonState:
         return PersonState.from_json(self.to_json())
 
 
-STORED_FIELDS = tuple(name for name in PersonState.__slots__
-                      if name not in ("index", "fold_memo"))
+def is_cold_eligible(fact: Mapping[str, Any], settled_years: Mapping[str, Any]) -> bool:
+    """Whether a snapshot may leave this fact encoded: an accrual fact (employment or
+    self-employment, neither of the `INDEXED_REGIMES`) of an acquisition year settled already."""
+    if fact["type"] not in ACCRUAL_FACT_TYPES or _indexed_regime(fact) is not None:
+        return False
+    return str(fact_year(fact["type"], fact["data"])) in settled_years
+
+
+def decode_json(encoded: Encoded) -> Any:
+    return msgspec.json.decode(encoded)
+
+
+# The stored fields, by their stored names (`facts` and `postings` apart: both have a hot and
+# a cold part in memory).
+STORED_FIELDS = ("person_key", "inactive", "years", "public_years", "credited", "grants",
+                 "orders", "c2p_uses", "birth_date", "retired_on", "public_frozen_on", "died_on",
+                 "merged_into", "absorbed", "seq")
+STORED_ORDER = ("person_key", "facts", "inactive", "postings", *STORED_FIELDS[2:])
 
 
 def stamped(changes: Iterable[AnyChange], recorded_at: str) -> list[AnyChange]:
@@ -201,7 +285,7 @@ def evolve_recorded(state: PersonState, changes: Iterable[AnyChange], recorded_a
     the hot path of every event, written or loaded)."""
     for change in changes:
         if type(change) is Posted:
-            state.postings.append({**change.posting, "recorded_at": recorded_at})
+            state.hot_postings.append({**change.posting, "recorded_at": recorded_at})
         else:
             _APPLY[type(change)](state, _stamp(change, recorded_at))
 
@@ -209,28 +293,31 @@ def evolve_recorded(state: PersonState, changes: Iterable[AnyChange], recorded_a
 def _fact_recorded(state: PersonState, change: FactRecorded) -> None:
     state.seq += 1
     key = change.key
-    previous = state.facts.get(key)
-    if previous is not None:
+    previous = state.fact(key)
+    if previous is not None:  # recorded again: it moves to the end, as in the index
         state.index.remove(key, previous)
+        del state.hot_facts[key]
     fact = {
         "type": change.type,
         "data": change.data,
         "published_on": change.published_on,
         "seq": state.seq,
     }
-    state.facts[key] = fact
+    state.hot_facts[key] = fact
     state.index.add(key, fact)
 
 
 def _fact_removed(state: PersonState, change: FactRemoved) -> None:
-    fact = state.facts.pop(change.key, None)
+    if change.key in state.cold_facts:
+        state.thaw_facts()
+    fact = state.hot_facts.pop(change.key, None)
     if fact is not None:
         state.index.remove(change.key, fact)
     state.inactive[change.key] = change.why
 
 
 def _posted(state: PersonState, change: Posted) -> None:
-    state.postings.append(change.posting)
+    state.hot_postings.append(change.posting)
 
 
 def _year_settled(state: PersonState, change: YearSettled) -> None:
