@@ -11,7 +11,12 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import OperationalError, StoredEvent, Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+    PostgresProcessRecorder,
+)
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
@@ -52,7 +57,7 @@ def database_environment(database_url: str) -> dict[str, str]:
     parts = urlsplit(database_url)
     query = parse_qs(parts.query)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "ledger.postgres:LedgerPostgresFactory",
         "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -101,17 +106,52 @@ class TrackingResultLost(OperationalError):
     error (eventsourcing's `OperationalError`), recognised by its type."""
 
 
+def insert_columns(datastore: PostgresDatastore, table: str, returning: str = "") -> Composed:
+    """An insert of stored events as four arrays of plain types, sent in binary (see
+    `LedgerPostgresRecorder._insert_stored_events`)."""
+    return SQL(
+        "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+        " SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])" + returning
+    ).format(Identifier(datastore.schema), Identifier(table),
+             Identifier(datastore.originator_id_type))
+
+
+def columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+    return ([event.originator_id for event in stored_events],
+            [event.originator_version for event in stored_events],
+            [event.topic for event in stored_events],
+            [event.state for event in stored_events])
+
+
+class SnapshotRecorder(PostgresAggregateRecorder):
+    """eventsourcing's snapshot table, written as the events are (four binary arrays): its own
+    insert sends one array of a composite type in text, whose bytea elements psycopg escapes
+    with a regular expression (measured: a millisecond per snapshot of a long career, 8 % of a
+    late year's ingestion past the account cache)."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self._insert_columns = insert_columns(datastore, self.events_table_name)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        curs.execute(self._insert_columns, columns(stored_events), binary=True)
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory, with the ledger's snapshot recorder."""
+
+    aggregate_recorder_class = SnapshotRecorder
+
+
 class LedgerPostgresRecorder(PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         bound_sessions(datastore)
         super().__init__(datastore, **kwargs)
         self._schema = Identifier(datastore.schema)
-        self._insert_columns = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
-            " RETURNING notification_id"
-        ).format(self._schema, Identifier(self.events_table_name),
-                 Identifier(datastore.originator_id_type))
+        self._insert_columns = insert_columns(datastore, self.events_table_name,
+                                              " RETURNING notification_id")
 
     def create_table(self) -> None:
         """eventsourcing's tables, types and insert function, then the ledger's migrations, one
@@ -161,12 +201,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         Same lock, notification and order."""
         self._lock_table(curs)
         self._notify_channel(curs)
-        curs.execute(self._insert_columns, (
-            [event.originator_id for event in stored_events],
-            [event.originator_version for event in stored_events],
-            [event.topic for event in stored_events],
-            [event.state for event in stored_events],
-        ), binary=True)
+        curs.execute(self._insert_columns, columns(stored_events), binary=True)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

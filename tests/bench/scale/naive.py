@@ -28,7 +28,7 @@ from tests.bench.bench_postgres import Progress, Rate, Stopwatch
 
 CALENDAR_ID = uuid.UUID("00000000-0000-0000-0000-0000000ca1e0")
 NAIVE_SECRET = b"naive-peer-person-key-secret"
-NAIVE_SETTINGS = ("PERSISTENCE_MODULE", "POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT",
+NAIVE_SETTINGS = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT",
                   "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_SCHEMA")
 
 
@@ -84,7 +84,8 @@ def naive_environment(database_url: str) -> dict[str, str]:
     """Where the project's store is, with eventsourcing's defaults for everything else (its
     own recorder, pool size, no pre-ping, no session timeouts)."""
     environment = postgres.database_environment(database_url)
-    return {name: environment[name] for name in NAIVE_SETTINGS}
+    return {"PERSISTENCE_MODULE": "eventsourcing.postgres",
+            **{name: environment[name] for name in NAIVE_SETTINGS}}
 
 
 def first_items(persons: int, seed: int, count: int) -> Iterator[Item]:
