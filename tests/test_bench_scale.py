@@ -73,3 +73,18 @@ def test_late_years_twice_slower_are_not_constant() -> None:
 def test_late_years_slightly_slower_are_constant() -> None:
     report = _report(early_seconds=1.0, late_seconds=1.4)
     assert "constant (within 1.5x): yes" in render(report)
+
+
+def test_the_history_ratio_compares_the_years_of_loaded_persons_only() -> None:
+    report = _report(early_seconds=1.0, late_seconds=2.0)
+    # 2016 found everyone in the cache (their first year); the others loaded most persons.
+    loads = {2016: (100, 0), 2017: (10, 90), 2026: (10, 90), 2027: (10, 90), 2028: (10, 90)}
+    report.ingest.segments = {year: Segment(year, segment.messages, segment.seconds,
+                                            *loads[year])
+                              for year, segment in report.ingest.segments.items()}
+    # First loaded years 2017 (1 s) and 2026 (1 s), last 2027 and 2028 (2 s each).
+    assert report.ratios()["late_over_early_loaded_messages"] == 0.5
+    assert "flat in the history's length (within 1.5x): no" in render(report)
+    report.ingest.store_bytes = {"events": 3 * 1024 * 1024, "snapshots": 1024 * 1024}
+    assert "store after the feed: 4 MiB, 524 bytes an event (events 3 MiB, snapshots 1 MiB)" \
+        in render(report)

@@ -15,6 +15,10 @@ from tests.bench.scale.stages import Ingest, Segment
 END_SEGMENTS = 2
 # "Constant cost per message": the late years' rate within this factor of the early years'.
 CONSTANT_FACTOR_MAX = 1.5
+# A year whose batches found at least this share of their persons in the cache is a cached
+# year (the feed's first: everyone is new), not a loaded one.
+MOSTLY_CACHED = 0.5
+MIB = 1024 * 1024
 KIB_PER_MIB = 1024
 
 
@@ -40,9 +44,18 @@ class Report:
         early, late = ordered[:END_SEGMENTS], ordered[-END_SEGMENTS:]
         return _joined(early), _joined(late)
 
+    def loaded_early_late(self) -> tuple[Segment, Segment]:
+        """The first and last END_SEGMENTS years in which most of a batch's persons were
+        loaded from the store (not found in the cache): the cost of a message against the
+        length of the history, the cache apart."""
+        ordered = [self.ingest.segments[year] for year in sorted(self.ingest.segments)]
+        loaded = [segment for segment in ordered if segment.hit_rate < MOSTLY_CACHED]
+        return _joined(loaded[:END_SEGMENTS]), _joined(loaded[-END_SEGMENTS:])
+
     def ratios(self) -> dict[str, float | None]:
         project = self.ingest.rate
         early, late = self.early_late()
+        loaded_early, loaded_late = self.loaded_early_late()
         bare = self._http_rate("bare Starlette JSON")
         limit = _events(self.limit)
         return {
@@ -54,6 +67,8 @@ class Report:
             "rebuild_over_limit_events": _ratio(_events(self.rebuild), limit),
             "late_over_early_messages": _ratio(late.messages_per_second,
                                                early.messages_per_second),
+            "late_over_early_loaded_messages": _ratio(loaded_late.messages_per_second,
+                                                      loaded_early.messages_per_second),
             "today_over_bare_requests": _ratio(self._http_rate("balance today (cached)"), bare),
             "as_of_over_bare_requests": _ratio(self._http_rate("balance as_of (computed)"), bare),
         }
@@ -81,6 +96,7 @@ class Report:
             "years": [{**asdict(s), "messages_per_second": round(s.messages_per_second, 1)}
                       for s in ingest.segments.values()],
             "year_closes": [asdict(close) for close in ingest.closes],
+            "store_bytes": ingest.store_bytes,
             "read_models": {rate.name: rate.as_document()
                             for rate in (self.catch_up, self.rebuild) if rate is not None},
             "http": None if self.http is None else asdict(self.http),
@@ -124,14 +140,15 @@ def render(report: Report) -> str:
         f"{host.cpus} CPUs shared with other work, Python {host.python}, "
         f"PostgreSQL {host.postgresql}",
         f"load average: start {report.load_average_start} | end {report.load_average_end}",
-        write_path(report), years(report), closes(report), read_models(report)]
+        write_path(report), years(report), store(report), closes(report),
+        read_models(report)]
     if report.http is not None:
         parts.append(http(report.http, report.ratios()))
     if report.kafka is not None:
         parts.append(kafka(report.kafka))
     peaks = ", ".join(f"{name} {mib:,.0f}" for name, mib in report.peak_rss_mib.items())
     parts.append(f"peak RSS per process (MiB): {peaks}")
-    return "\n\n".join(parts)
+    return "\n\n".join(part for part in parts if part)
 
 
 def _rate_row(label: str, rate: Rate | None) -> str:
@@ -178,7 +195,28 @@ def years(report: Report) -> str:
                 f"late ({END_SEGMENTS} last) {late.messages_per_second:,.0f} msg/s: "
                 f"late/early {_times(ratio)} -> constant (within {CONSTANT_FACTOR_MAX}x): "
                 f"{'yes' if constant else 'no'}")
+    first, last = report.loaded_early_late()
+    if first.messages:
+        loaded = report.ratios()["late_over_early_loaded_messages"]
+        flat = loaded is not None and 1 / CONSTANT_FACTOR_MAX <= loaded <= CONSTANT_FACTOR_MAX
+        rows.append(f"years of loaded persons (cache hits under {MOSTLY_CACHED:.0%}): "
+                    f"{END_SEGMENTS} first {first.messages_per_second:,.0f} msg/s, "
+                    f"{END_SEGMENTS} last {last.messages_per_second:,.0f} msg/s: "
+                    f"{_times(loaded)} -> flat in the history's length (within "
+                    f"{CONSTANT_FACTOR_MAX}x): {'yes' if flat else 'no'}")
     return "\n".join(rows)
+
+
+def store(report: Report) -> str:
+    sizes = report.ingest.store_bytes
+    events = report.ingest.rate.events
+    if not sizes:
+        return ""
+    per_event = sum(sizes.values()) / events if events else 0.0
+    listed = ", ".join(f"{name} {size / MIB:,.0f} MiB" for name, size in
+                       sorted(sizes.items(), key=lambda item: -item[1]) if size >= MIB)
+    return (f"store after the feed: {sum(sizes.values()) / MIB:,.0f} MiB, "
+            f"{per_event:,.0f} bytes an event ({listed})")
 
 
 def closes(report: Report) -> str:

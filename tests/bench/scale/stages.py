@@ -97,6 +97,8 @@ class Ingest:
     other_seconds: float = 0.0
     batches: int = 0
     events_table: str = ""
+    # Bytes on disk after the feed (tables with their indexes and TOAST), by table.
+    store_bytes: dict[str, int] = field(default_factory=dict)
     segments: dict[int, Segment] = field(default_factory=dict)
     closes: list[Close] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -165,6 +167,7 @@ def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
             progress.update(len(messages))
         table = str(getattr(ledger.app.recorder, "events_table_name", ""))
         figures.events_table = f"{live_names(ledger).schema}.{table}"
+        figures.store_bytes = store_bytes(database_url, live_names(ledger).schema)
         events = events_recorded(ledger)
     ingest_seconds = sum(s.seconds for s in figures.segments.values())
     close_seconds = sum(c.seconds for c in figures.closes)
@@ -174,6 +177,16 @@ def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
     figures.other_seconds = time.perf_counter() - started - figures.rate.seconds \
         - validating.seconds
     return figures
+
+
+def store_bytes(database_url: str, schema: str) -> dict[str, int]:
+    """Each table of the store's schema, with its indexes and TOAST, in bytes."""
+    with psycopg.connect(database_url.split("?")[0]) as connection:
+        rows = connection.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchall()
+    return {str(name): int(size) for name, size in rows}
 
 
 def _loads(ledger: Ledger) -> tuple[int, int, int]:
