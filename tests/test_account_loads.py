@@ -49,6 +49,26 @@ def test_a_batch_keeps_the_accounts_it_prefetched_when_the_cache_is_smaller(
         assert asked_one_by_one == [0]
 
 
+@pytest.mark.postgres
+def test_a_batch_prefetches_the_survivors_of_merged_identifiers(postgres_url: str) -> None:
+    url = Ledgers("postgres", postgres_url).url()
+    feed = Feed("merges")
+    people = _people()
+    survivors, absorbed = people[: PERSONS // 2], people[PERSONS // 2:]
+    with ledger_at(url) as writer:
+        ingest(writer, [feed.employment(2019, "800", person=person) for person in people])
+        ingest(writer, [feed.message("person.merged", {"absorbed": gone, "merged_on": "2020-02-01"},
+                                     person=survivor, published="2020-02-01")
+                        for survivor, gone in zip(survivors, absorbed, strict=True)])
+    with ledger_at(url) as ledger:
+        asked_one_by_one = _count_single_reads(ledger)
+        results = ingest(ledger, [feed.employment(2020, "900", person=gone) for gone in absorbed])
+        assert {result.outcome.value for result in results} == {"accepted"}
+        # The absorbed identifiers' accounts, then their survivors', each in one prefetch.
+        assert ledger.loads.loaded == PERSONS
+        assert asked_one_by_one == [0]
+
+
 def _count_single_reads(ledger: Ledger) -> list[int]:
     """The count, kept up to date, of the ledger's reads of one person's account at a time
     (`repository.get`; the calendar of closed years is read so on every batch)."""
