@@ -132,6 +132,5 @@ def adopt(stored: StoredState) -> PersonState:
         cold_facts=stored.cold_facts, cold_years=frozenset(stored.cold_years),
         cold_postings=None if len(stored.postings) <= len(EMPTY_ARRAY) else stored.postings,
     )
-    for key, fact in state.hot_facts.items():
-        state.index.add(key, fact)
+    state.reindex()
     return state

@@ -161,9 +161,12 @@ class PersonState:
     def thaw_facts(self) -> None:
         """Decode the cold facts into `hot_facts`, in recording order, and index them."""
         thawed = {key: decode_json(encoded) for key, encoded in self.cold_facts.items()}
-        merged = {**thawed, **self.hot_facts}
-        self.hot_facts = dict(sorted(merged.items(), key=lambda item: int(item[1]["seq"])))
+        self.hot_facts = in_recording_order(thawed, self.hot_facts)
         self.cold_facts, self.cold_years = {}, frozenset()
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Index the hot facts anew (a state is loaded or its cold facts decoded)."""
         self.index = FactIndex()
         for key, fact in self.hot_facts.items():
             self.index.add(key, fact)
@@ -202,11 +205,9 @@ class PersonState:
                 setattr(state, name, document[name])
         state.hot_facts = document.get("facts", state.hot_facts)
         if document.get("cold_facts"):  # a snapshot's document decoded whole
-            merged = {**document["cold_facts"], **state.hot_facts}
-            state.hot_facts = dict(sorted(merged.items(), key=lambda item: int(item[1]["seq"])))
+            state.hot_facts = in_recording_order(document["cold_facts"], state.hot_facts)
         state.hot_postings = document.get("postings", state.hot_postings)
-        for key, fact in state.hot_facts.items():
-            state.index.add(key, fact)
+        state.reindex()
         return state
 
     def facts_of_type(self, fact_type: str) -> list[dict[str, Any]]:
@@ -237,6 +238,12 @@ class PersonState:
 
     def clone(self) -> PersonState:
         return PersonState.from_json(self.to_json())
+
+
+def in_recording_order(*parts: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Facts by key from several parts, in the order they were recorded (their `seq`)."""
+    merged = {key: fact for part in parts for key, fact in part.items()}
+    return dict(sorted(merged.items(), key=lambda item: int(item[1]["seq"])))
 
 
 def is_cold_eligible(fact: Mapping[str, Any], settled_years: Mapping[str, Any]) -> bool:
@@ -308,10 +315,9 @@ def _fact_recorded(state: PersonState, change: FactRecorded) -> None:
 
 
 def _fact_removed(state: PersonState, change: FactRemoved) -> None:
-    if change.key in state.cold_facts:
-        state.thaw_facts()
-    fact = state.hot_facts.pop(change.key, None)
+    fact = state.fact(change.key)
     if fact is not None:
+        del state.hot_facts[change.key]
         state.index.remove(change.key, fact)
     state.inactive[change.key] = change.why
 
