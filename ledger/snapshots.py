@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from ledger.state import STORED_ORDER, PersonState, fact_year, is_cold_eligible
+from ledger.state import PersonState, fact_year, is_cold_eligible
 
 EMPTY_ARRAY = b"[]"
 
@@ -93,9 +93,7 @@ def stored_document(state: PersonState) -> dict[str, Any]:
             years.add(int(fact_year(fact["type"], fact["data"]) or 0))
         else:
             hot[key] = fact
-    parts = {"facts": hot, "postings": _postings(state)}
-    document = {name: parts[name] if name in parts else getattr(state, name)
-                for name in STORED_ORDER}
+    document = state.document(hot, _postings(state))
     if cold:
         document["cold_facts"] = cold
         document["cold_years"] = sorted(years)

@@ -188,8 +188,13 @@ class PersonState:
     def as_stored(self) -> dict[str, Any]:
         """The state's own values, not copies: for a snapshot encoded at once (copying a long
         career's state costs more than encoding it)."""
-        whole = {"facts": self.facts, "postings": self.postings}
-        return {name: whole[name] if name in whole else getattr(self, name)
+        return self.document(self.facts, self.postings)
+
+    def document(self, facts: Any, postings: Any) -> dict[str, Any]:
+        """The stored fields in their stored order, with these facts and postings (the whole
+        of them, or a snapshot's hot and raw parts: `ledger.snapshots`)."""
+        parts = {"facts": facts, "postings": postings}
+        return {name: parts[name] if name in parts else getattr(self, name)
                 for name in STORED_ORDER}
 
     @classmethod

@@ -167,7 +167,7 @@ def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
             progress.update(len(messages))
         table = str(getattr(ledger.app.recorder, "events_table_name", ""))
         figures.events_table = f"{live_names(ledger).schema}.{table}"
-        figures.store_bytes = store_bytes(database_url, live_names(ledger).schema)
+        figures.store_bytes = store_bytes(ledger)
         events = events_recorded(ledger)
     ingest_seconds = sum(s.seconds for s in figures.segments.values())
     close_seconds = sum(c.seconds for c in figures.closes)
@@ -179,14 +179,14 @@ def ingest_stage(database_url: str, persons: int, seed: int) -> Ingest:
     return figures
 
 
-def store_bytes(database_url: str, schema: str) -> dict[str, int]:
-    """Each table of the store's schema, with its indexes and TOAST, in bytes."""
-    with psycopg.connect(database_url.split("?")[0]) as connection:
-        rows = connection.execute(
-            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchall()
-    return {str(name): int(size) for name, size in rows}
+def store_bytes(ledger: Ledger) -> dict[str, int]:
+    """Each table of the ledger's store, with its indexes and TOAST, in bytes."""
+    datastore: Any = getattr(ledger.app.recorder, "datastore")  # noqa: B009
+    with datastore.transaction(commit=False) as curs:
+        curs.execute("SELECT c.relname AS name, pg_total_relation_size(c.oid) AS size"
+                     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                     " WHERE n.nspname = %s AND c.relkind = 'r'", (live_names(ledger).schema,))
+        return {str(row["name"]): int(row["size"]) for row in curs.fetchall()}
 
 
 def _loads(ledger: Ledger) -> tuple[int, int, int]:
