@@ -20,6 +20,7 @@ from ledger.rules import accrual, cpf, public
 from ledger.rules.book import euro_from, fold
 from ledger.rules.common import FAR_FUTURE, Context
 from ledger.state import PersonState, Posting, stamped
+from projections.memo import Memo, MemoStore
 from projections.model import Projected
 from projections.pending import PendingYears
 from projections.running import RUNNING_COLUMNS, Timeline, grant_days
@@ -94,6 +95,7 @@ class BalancesProjection:
         self.closed_years: dict[int, str] = {}
         self.loaded_closed_years = False
         self.euro_switch = euro_from(parameters).isoformat()
+        self.memos = MemoStore()
         self.reset()
 
     def reset(self) -> None:
@@ -109,14 +111,30 @@ class BalancesProjection:
 
     def forget(self) -> None:
         self.reset()
+        self.memos.forget()
         self.loaded_closed_years = False
 
     def load(self, curs: Cursor[DictRow], names: Names, notifications: Sequence[Any]) -> None:
+        self.memos.load(curs, names, self._unremembered(notifications))
         if self.loaded_closed_years:
             return
         curs.execute(SQL("SELECT year, credited_on FROM {}").format(names.table("closed_years")))
         self.closed_years = {r["year"]: r["credited_on"].isoformat() for r in curs.fetchall()}
         self.loaded_closed_years = True
+
+    def _unremembered(self, notifications: Sequence[Any]) -> list[Any]:
+        """The accounts whose first event of the page finds no memo in memory."""
+        seen: set[Any] = set()
+        wanted = []
+        for notification in notifications:
+            originator_id, version = notification.originator_id, notification.originator_version
+            if originator_id in seen:
+                continue
+            seen.add(originator_id)
+            if version > 1 and not self.tracker.remembers(originator_id, version - 1) \
+                    and originator_id not in self.tracker.evicted:
+                wanted.append(originator_id)
+        return wanted
 
     def handle(self, item: Projected) -> None:
         event, notification_id, before = item.event, item.notification_id, item.before
@@ -127,24 +145,39 @@ class BalancesProjection:
             return
         if before is None:
             return
-        extra = self.tracker.extra.get(event.originator_id)
-        if extra is None:
-            # What the previous event left, recomputed from the state: a restarted runner
-            # writes exactly what an uninterrupted one writes. A new account has written nothing.
-            extra = {"derived": [], "document": b"", "pending": PendingYears(),
-                     "timeline": Timeline(self.euro_switch)} \
-                if event.originator_version == 1 else self._written(before)
-        extra["pending"].forget_stale(getattr(event, "changes", ()), before)
+        memo = self.tracker.extra.get(event.originator_id)
+        if memo is None:
+            memo = self._recalled(event, before)
+        else:
+            self.memos.recalls["memory"] += 1
+        memo.pending.forget_stale(getattr(event, "changes", ()), before)
         state = item.after()
-        self.tracker.extra[event.originator_id] = extra
+        self.tracker.extra[event.originator_id] = memo
         self.touched.add(state.person_key)
-        timeline: Timeline = extra["timeline"]
-        self._own_postings(event, notification_id, state.person_key, recorded_at, timeline)
+        self._own_postings(event, notification_id, state.person_key, recorded_at,
+                           memo.timeline)
         if self._may_derive(getattr(event, "changes", ())):
-            self._derived(state, extra, notification_id, recorded_at)
-        self._account(state, extra, notification_id, recorded_at)
+            self._derived(state, memo, notification_id, recorded_at)
+        self._account(state, memo, notification_id, recorded_at)
         self.running.extend((state.person_key, day, notification_id, recorded_at, totals)
-                            for day, totals in timeline.settle(grant_days(state.grants)))
+                            for day, totals in memo.timeline.settle(grant_days(state.grants)))
+
+    def _recalled(self, event: Any, before: PersonState) -> Memo:
+        """What the person's previous event left: nothing for a new account; else the memo
+        of a person let go this page, or stored, or recomputed from the state (a restarted
+        runner writes exactly what an uninterrupted one writes)."""
+        if event.originator_version == 1:
+            return Memo.new(self.euro_switch)
+        version = event.originator_version - 1
+        memo: Memo | None = self.tracker.recall_evicted(event.originator_id, version)
+        if memo is not None:
+            self.memos.recalls["memory"] += 1
+            return memo
+        memo = self.memos.take(event.originator_id, version, self.euro_switch)
+        if memo is not None:
+            return memo
+        self.memos.recalls["computed"] += 1
+        return self._written(before)
 
     def _may_derive(self, changes: Iterable[Change]) -> bool:
         """Whether these changes can alter the derived lines: those come from the balances at
@@ -161,15 +194,11 @@ class BalancesProjection:
                     return True
         return False
 
-    def _written(self, state: PersonState) -> dict[str, Any]:
+    def _written(self, state: PersonState) -> Memo:
         pending = PendingYears()
         derived = fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived
-        return {
-            "derived": derived,
-            "document": orjson.dumps(account_document(state, self.parameters, pending)),
-            "pending": pending,
-            "timeline": Timeline.of(state, derived, self.euro_switch),
-        }
+        return Memo(derived, orjson.dumps(account_document(state, self.parameters, pending)),
+                    pending, Timeline.of(state, derived, self.euro_switch))
 
     def _own_postings(self, event: Any, notification_id: int, person_key: str,
                       recorded_at: str, timeline: Timeline) -> None:
@@ -209,26 +238,26 @@ class BalancesProjection:
         target = self.supersede if derived_only else self.superseded_people
         target.append((recorded_at, person_key))
 
-    def _derived(self, state: PersonState, extra: dict[str, Any], notification_id: int,
+    def _derived(self, state: PersonState, memo: Memo, notification_id: int,
                  recorded_at: str) -> None:
         derived = fold(state.postings, state.grants, FAR_FUTURE, self.parameters).derived
-        if extra.get("derived") == derived:
+        if memo.derived == derived:
             return
-        extra["derived"] = derived
+        memo.derived = derived
         self._supersede(state.person_key, recorded_at, derived_only=True)
-        timeline: Timeline = extra["timeline"]
+        timeline = memo.timeline
         timeline.drop_derived()
         for number, posting in enumerate(derived, start=DERIVED_LINE_OFFSET):
             self._add(_row(notification_id, state.person_key, number, posting, recorded_at,
                            True))
             timeline.add(posting, derived=True)
 
-    def _account(self, state: PersonState, extra: dict[str, Any], notification_id: int,
+    def _account(self, state: PersonState, memo: Memo, notification_id: int,
                  recorded_at: str) -> None:
-        document = orjson.dumps(account_document(state, self.parameters, extra["pending"]))
-        if extra.get("document") == document:
+        document = orjson.dumps(account_document(state, self.parameters, memo.pending))
+        if memo.document == document:
             return
-        extra["document"] = document
+        memo.document = document
         self.accounts[state.person_key] = (notification_id, recorded_at, document)
         self.history.append((state.person_key, notification_id, recorded_at, document))
 
@@ -251,6 +280,7 @@ class BalancesProjection:
     def flush(self, curs: Cursor[DictRow], names: Names) -> None:
         """Write the page's rows (the caller's transaction commits them with the position)."""
         postings = names.table("postings")
+        self.memos.write(curs, names, self.tracker.take_evicted())
         self._supersede_earlier_pages(curs, postings)
         copy_rows(curs, postings, _POSTING_COLUMNS, self.postings)
         copy_rows(curs, names.table("account_history"),

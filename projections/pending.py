@@ -31,6 +31,13 @@ class PendingYears:
         # Hours-regime years whose rate band a posting may have moved since their row.
         self.unsure: set[int] = set()
 
+    @classmethod
+    def restored(cls, rows: list[dict[str, Any]]) -> PendingYears:
+        """The open years' rows as a document listed them (`current`'s rows, all of them)."""
+        pending = cls()
+        pending.rows = {int(row["year"]): row for row in rows}
+        return pending
+
     def forget_stale(self, changes: Iterable[Change], before: PersonState) -> None:
         """Drop the rows these changes make stale; call before the changes are applied (a
         removed fact's year is read from the state before)."""

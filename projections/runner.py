@@ -28,7 +28,7 @@ from projections.model import Projected, ReadModel
 from projections.models import AccrualsProjection, AuditChainProjection, StatisticsProjection
 from projections.parts import ALL_UNITS, LOG_UNIT, WHOLE, Part, Positions, slot_of, slot_unit
 from projections.schema import PROJECTIONS, Names, create_positions, create_tables
-from projections.tracker import PersonTracker
+from projections.tracker import TRACKED_PERSONS_MAX, PersonTracker
 
 LIVE = "live"
 IDLE_POLL_SECONDS = 0.5
@@ -44,11 +44,13 @@ class Progress:
 class Runner:
     """Projects the ledger's events into one set of tables (`names`) under the position rows
     named `position_name` (see `projections.parts`); `part` chooses the key range it handles
-    (the whole log by default)."""
+    (the whole log by default); `tracked_persons`, how many persons' states it holds in memory
+    (the others' are loaded again, with their memos: `projections.memo`)."""
 
     def __init__(self, ledger: Ledger, names: Names, position_name: str = LIVE,
                  page_size: int = limits.NOTIFICATION_PAGE_EVENTS_MAX,
-                 projections: Iterable[str] = tuple(PROJECTIONS), part: Part = WHOLE) -> None:
+                 projections: Iterable[str] = tuple(PROJECTIONS), part: Part = WHOLE,
+                 tracked_persons: int = TRACKED_PERSONS_MAX) -> None:
         self.enabled = frozenset(projections)
         unknown = self.enabled - set(PROJECTIONS)
         if unknown:
@@ -60,9 +62,10 @@ class Runner:
         self.page_size = page_size
         self.part = part
         self.positions = Positions(names, position_name)
-        self.tracker = PersonTracker(self.app)
+        self.tracker = PersonTracker(self.app, tracked_persons)
+        self.balances = BalancesProjection(self.tracker, ledger.parameters)
         # In this order: the balances read each person's state before an event, then apply it.
-        every: list[ReadModel] = [BalancesProjection(self.tracker, ledger.parameters),
+        every: list[ReadModel] = [self.balances,
                                   AccrualsProjection(),
                                   AuditChainProjection(), StatisticsProjection()]
         chosen = [model for model in every if model.name in self.enabled]

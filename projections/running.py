@@ -27,6 +27,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from ledger.state import PersonState, Posting
@@ -70,6 +71,14 @@ def decoded(rows: Iterable[list[Any]]) -> list[dict[str, Any]]:
              "kind": row[4], "derived": row[5], "amount": row[6]} for row in rows]
 
 
+class StoredTimeline(msgspec.Struct, array_like=True):
+    """A settled `Timeline` in JSON types: each day's rows `[*group, amount]`."""
+
+    days: dict[str, list[list[Any]]]
+    order: list[str]
+    derived_days: list[str]
+
+
 class Timeline:
     """One person's visible posting rows summed by date, and the dates that have rows."""
 
@@ -89,7 +98,29 @@ class Timeline:
             timeline.add(posting, derived=False)
         for posting in derived:
             timeline.add(posting, derived=True)
-        timeline.settle(grant_days(state.grants))
+        timeline.settled(grant_days(state.grants))
+        return timeline
+
+    def stored(self) -> StoredTimeline:
+        """What `restored` needs, in JSON types: a settled timeline (after `settle`)."""
+        return StoredTimeline(
+            days={day: [[*group, amount] for group, amount in totals.items()]
+                  for day, totals in self.days.items()},
+            order=self.order, derived_days=sorted(self.derived_days))
+
+    @classmethod
+    def restored(cls, stored: StoredTimeline, switch: str) -> Timeline:
+        """The timeline `stored` was taken from (its totals summed again from its days)."""
+        timeline = cls(switch)
+        for day, rows in stored.days.items():
+            totals: Totals = {}
+            for row in rows:
+                group: Group = (row[0], row[1], row[2], row[3], row[4], row[5])
+                totals[group] = row[6]
+                timeline.total[group] = timeline.total.get(group, 0) + row[6]
+            timeline.days[day] = totals
+        timeline.order = list(stored.order)
+        timeline.derived_days = set(stored.derived_days)
         return timeline
 
     def add(self, posting: Posting, *, derived: bool) -> None:
@@ -118,6 +149,12 @@ class Timeline:
     def _changed(self, day: str) -> None:
         if self.changed_from is None or day < self.changed_from:
             self.changed_from = day
+
+    def settled(self, extra_days: Iterable[str]) -> None:
+        """As `settle`, without the rows: the timeline of a projector that wrote them."""
+        self.order = sorted({*self.order, *self.new_days, *extra_days})
+        self.new_days = set()
+        self.changed_from = None
 
     def settle(self, extra_days: Iterable[str]) -> list[tuple[str, str]]:
         """(date, encoded totals up to it) of every date whose totals changed since the last

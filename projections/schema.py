@@ -21,9 +21,10 @@ PROJECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 # Caches kept beside a read model: created, rebuilt and switched with it, but not compared by
-# `verify` (their rows depend on which reads were served, not only on the events).
+# `verify` (their rows depend on which reads were served, or on which persons the projector let
+# go from memory, not only on the events).
 CACHES: dict[str, tuple[str, ...]] = {
-    "balances": ("balance_documents",),
+    "balances": ("balance_documents", "person_memos"),
 }
 
 _DDL: dict[str, str] = {
@@ -75,6 +76,12 @@ _DDL: dict[str, str] = {
     "balance_documents": (
         "CREATE TABLE IF NOT EXISTS {table} (person_key text PRIMARY KEY,"
         " version bigint NOT NULL, as_of date, body bytea)"
+    ),
+    # See `projections.memo`: what projecting a person's next event needs, stored when the
+    # projector lets the person go from memory.
+    "person_memos": (
+        "CREATE TABLE IF NOT EXISTS {table} (originator_id uuid PRIMARY KEY,"
+        " version bigint NOT NULL, memo bytea NOT NULL)"
     ),
     "statistics": (
         "CREATE TABLE IF NOT EXISTS {table} (year integer NOT NULL, account text NOT NULL,"

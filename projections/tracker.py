@@ -27,7 +27,10 @@ class PersonTracker:
         self.app = app
         self.size_max = size_max
         self._states: OrderedDict[uuid.UUID, tuple[int, PersonState]] = OrderedDict()
-        self.extra: dict[uuid.UUID, dict[str, Any]] = {}
+        # What read models keep of a person beside the state (at the state's version), and
+        # that of the persons let go since the last `take_evicted`: account -> (version, extra).
+        self.extra: dict[uuid.UUID, Any] = {}
+        self.evicted: dict[uuid.UUID, tuple[int, Any]] = {}
 
     def before(self, event: Any) -> PersonState:
         """The person's state just before this event (version - 1)."""
@@ -84,9 +87,30 @@ class PersonTracker:
         self._states[originator_id] = (version, state)
         self._states.move_to_end(originator_id)
         while len(self._states) > self.size_max:
-            evicted, _ = self._states.popitem(last=False)
-            self.extra.pop(evicted, None)
+            evicted, (evicted_version, _) = self._states.popitem(last=False)
+            extra = self.extra.pop(evicted, None)
+            if extra is not None:
+                self.evicted[evicted] = (evicted_version, extra)
+
+    def remembers(self, originator_id: uuid.UUID, version: int) -> bool:
+        """Whether this account's state at `version` is held, with its extra."""
+        cached = self._states.get(originator_id)
+        return cached is not None and cached[0] == version and originator_id in self.extra
+
+    def recall_evicted(self, originator_id: uuid.UUID, version: int) -> Any:
+        """The extra of an account let go at `version` since the last `take_evicted`, or None."""
+        evicted = self.evicted.get(originator_id)
+        if evicted is None or evicted[0] != version:
+            return None
+        del self.evicted[originator_id]
+        return evicted[1]
+
+    def take_evicted(self) -> dict[uuid.UUID, tuple[int, Any]]:
+        """The extras let go since the last call (to be stored), and forget them."""
+        evicted, self.evicted = self.evicted, {}
+        return evicted
 
     def forget(self) -> None:
         self._states.clear()
         self.extra.clear()
+        self.evicted.clear()

@@ -335,6 +335,36 @@ def test_runners_with_overlapping_parts_taking_turns_write_what_one_writes(
         ledger.close()
 
 
+# Persons a projector holds in memory when it must let most go (the parted log has 200).
+FEW_TRACKED = 7
+# Where the projector holding few persons is stopped and a new one (nothing in memory) resumes.
+RESTART_AFTER_EVENTS = 3_000
+
+
+def test_a_projector_holding_few_persons_writes_what_one_holding_all_writes(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    """Persons let go from memory leave a memo (`projections.memo`) that the projector reads
+    back when they come again, in this process or in one that resumes it: the tables are those
+    of a projector that held every person and recomputed nothing."""
+    ledger = pg.new()
+    try:
+        _copy_log(parted_log.source, ledger)
+        first = Runner(ledger, live_names(ledger), tracked_persons=FEW_TRACKED)
+        first.create()
+        first.catch_up(stop_at=RESTART_AFTER_EVENTS)
+        resumed = Runner(ledger, live_names(ledger), tracked_persons=FEW_TRACKED)
+        resumed.catch_up()
+        assert _dump(ledger) == parted_log.expected
+        for runner in (first, resumed):
+            recalls = runner.balances.memos.recalls
+            assert recalls["stored"] > 0, recalls
+            # Recomputed: only the persons the runner held when the page that stopped the
+            # previous runner was written (never stored, as never let go).
+            assert recalls["computed"] <= FEW_TRACKED, recalls
+    finally:
+        ledger.close()
+
+
 def test_a_rebuild_in_parts_then_finished_switches_to_the_same_tables(
         pg: Ledgers, parted_log: PartedLog) -> None:
     ledger = pg.new()
