@@ -31,6 +31,8 @@ class PersonTracker:
         # that of the persons let go since the last `take_evicted`: account -> (version, extra).
         self.extra: dict[uuid.UUID, Any] = {}
         self.evicted: dict[uuid.UUID, tuple[int, Any]] = {}
+        # States read one by one (two statements each) because no prefetch held them.
+        self.single_loads = 0
 
     def before(self, event: Any) -> PersonState:
         """The person's state just before this event (version - 1)."""
@@ -57,6 +59,10 @@ class PersonTracker:
             cached = self._states.get(originator_id)
             if version > 1 and (cached is None or cached[0] != version - 1):
                 wanted[originator_id] = version - 1
+            elif cached is not None:
+                # Held: made the most recent first, so that the states loaded below let go of
+                # persons of earlier pages, not of this one.
+                self._states.move_to_end(originator_id)
         accounts = load_accounts(self.app, list(wanted), list(wanted.values()))
         for account in accounts or ():
             self.extra.pop(account.id, None)
@@ -65,6 +71,7 @@ class PersonTracker:
     def _load(self, originator_id: uuid.UUID, version: int, event: Any) -> PersonState:
         if version < 1:
             return PersonState(person_key=getattr(event, "person_key", ""))
+        self.single_loads += 1
         try:
             account: object = self.app.repository.get(originator_id, version=version)
         except AggregateNotFoundError:

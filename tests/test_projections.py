@@ -365,6 +365,29 @@ def test_a_projector_holding_few_persons_writes_what_one_holding_all_writes(
         ledger.close()
 
 
+# A page of the parted log touching fewer persons than the tracker holds, fewer than the log has.
+SMALL_PAGE_EVENTS = 100
+TRACKED_OVER_A_PAGE = 150
+
+
+def test_a_page_loads_its_persons_states_together_when_they_fit_in_memory(
+        pg: Ledgers, parted_log: PartedLog) -> None:
+    """The states a page loads let go of persons of earlier pages, not of the page's own: no
+    state is read one by one (each two statements) when a page's persons fit in memory."""
+    ledger = pg.new()
+    try:
+        _copy_log(parted_log.source, ledger)
+        runner = Runner(ledger, live_names(ledger), page_size=SMALL_PAGE_EVENTS,
+                        tracked_persons=TRACKED_OVER_A_PAGE)
+        runner.create()
+        runner.catch_up()
+        assert _dump(ledger) == parted_log.expected
+        assert runner.tracker.single_loads == 0
+        assert runner.balances.memos.recalls["stored"] > 0, "persons were let go"
+    finally:
+        ledger.close()
+
+
 def test_a_rebuild_in_parts_then_finished_switches_to_the_same_tables(
         pg: Ledgers, parted_log: PartedLog) -> None:
     ledger = pg.new()
