@@ -108,7 +108,7 @@ def _replaced_fact(state: PersonState, incoming: Incoming) -> dict[str, Any] | N
     if target is None:
         return None
     key = f"{incoming.source}/{target}"
-    fact = state.facts.get(key)
+    fact = state.fact(key)
     retracting = incoming.type == "fact.retracted"
     reason = Reason.UNKNOWN_RETRACTED if retracting else Reason.UNKNOWN_SUPERSEDED
     if fact is None:

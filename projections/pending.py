@@ -48,11 +48,11 @@ class PendingYears:
                 self._forget_hours_years()
             elif isinstance(change, FactRecorded):
                 self._forget_fact(change.type, change.data)
-                replaced = before.facts.get(change.key)  # a fact recorded again replaces it
+                replaced = before.fact(change.key)  # a fact recorded again replaces it
                 if replaced is not None:
                     self._forget_fact(replaced["type"], replaced["data"])
             elif isinstance(change, FactRemoved):
-                fact = before.facts.get(change.key)
+                fact = before.fact(change.key)
                 if fact is not None:
                     self._forget_fact(fact["type"], fact["data"])
 
