@@ -379,6 +379,10 @@ class Ledger:
         """The asked accounts found in the cache or loaded (none loaded on SQLite)."""
         cached = [self._cache[account_id] for account_id in asked if account_id in self._cache]
         wanted = [account_id for account_id in asked if account_id not in self._cache]
+        for account in cached:
+            # Made the most recent first, so that the accounts loaded below let go of persons
+            # of earlier batches, not of this one (each would be read again one by one).
+            self._cache.move_to_end(account.id)
         accounts = load_accounts(self.app, wanted, loads=self.loads)
         if accounts is None:
             return []

@@ -49,6 +49,33 @@ def test_a_batch_keeps_the_accounts_it_prefetched_when_the_cache_is_smaller(
         assert asked_one_by_one == [0]
 
 
+# A cache that holds two thirds of the persons: a batch finds some of its persons there, the
+# least recent ones, and loads the others.
+CACHE_OF_TWO_THIRDS = 8
+HALF_A_BATCH = 4
+
+
+@pytest.mark.postgres
+def test_a_batch_keeps_its_cached_accounts_while_it_loads_the_others(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = Ledgers("postgres", postgres_url).url()
+    feed = Feed()
+    first, second = _first_and_second(feed)
+    people = _people()
+    with ledger_at(url) as writer:
+        ingest(writer, first)
+    monkeypatch.setattr(limits, "PERSON_CACHE_SIZE_MAX", CACHE_OF_TWO_THIRDS)
+    with ledger_at(url) as ledger:
+        ingest(ledger, second[:CACHE_OF_TWO_THIRDS])  # held, the first persons the least recent
+        asked_one_by_one = _count_single_reads(ledger)
+        third = [feed.employment(2021, "900", person=person)
+                 for person in people[:HALF_A_BATCH] + people[CACHE_OF_TWO_THIRDS:]]
+        results = ingest(ledger, third)
+        assert {result.outcome.value for result in results} == {"accepted"}
+        assert ledger.loads.cached == HALF_A_BATCH
+        assert asked_one_by_one == [0]
+
+
 @pytest.mark.postgres
 def test_a_batch_prefetches_the_survivors_of_merged_identifiers(postgres_url: str) -> None:
     url = Ledgers("postgres", postgres_url).url()
