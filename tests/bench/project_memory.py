@@ -10,7 +10,8 @@ every event's person was let go since their previous one); a size above it, the 
 the same run: a projector that holds everyone. Prints events/s per slice of the log (flat
 over the log means the cost does not grow with the careers), the whole run's rate, its ratio
 to the last size given, where each event's memo came from (`projections.memo`: `memory`,
-`stored`, `computed` from the state) and the states read one by one. Progress goes to stderr.
+`stored`, `computed` from the state), the states read one by one, and the memos stored (rows,
+bytes each, index and TOAST included). Progress goes to stderr.
 Not collected by pytest.
 """
 
@@ -22,11 +23,13 @@ import time
 from dataclasses import dataclass, field
 
 import orjson
+from psycopg.sql import SQL, Literal
 
 import schemas
 from deploy.local import postgres as local_postgres
 from ledger import collector
 from ledger.demo import DemoSettings, generate
+from projections.memo import MEMO_TABLE
 from projections.runner import Runner, live_names
 from projections.schema import Names
 from tests.bench.bench_postgres import create_schema, load_average, log
@@ -47,6 +50,8 @@ class Run:
     slices: list[float] = field(default_factory=list)  # events/s of each slice
     recalls: dict[str, int] = field(default_factory=dict)
     single_loads: int = 0
+    memos: int = 0  # rows of `person_memos` at the end
+    memo_bytes: int = 0  # their table's size, TOAST and index included
 
     @property
     def rate(self) -> float:
@@ -77,7 +82,18 @@ def project(url: str, tracked: int, number: int) -> Run:
         run.seconds = time.perf_counter() - started
         run.recalls = dict(runner.balances.memos.recalls)
         run.single_loads = runner.tracker.single_loads
+        run.memos, run.memo_bytes = _memo_table(runner)
     return run
+
+
+def _memo_table(runner: Runner) -> tuple[int, int]:
+    table = runner.names.table(MEMO_TABLE)
+    with runner.datastore().transaction(commit=False) as curs:
+        curs.execute(SQL("SELECT count(*) AS memos, pg_total_relation_size({}) AS size FROM {}")
+                     .format(Literal(runner.names.schema + "." + runner.names.bare(MEMO_TABLE)),
+                             table))
+        row = curs.fetchone()
+    return (int(row["memos"]), int(row["size"])) if row else (0, 0)
 
 
 def report(runs: list[Run], persons: int) -> None:
@@ -89,8 +105,14 @@ def report(runs: list[Run], persons: int) -> None:
         print(f"tracked {run.tracked:>7,}: {run.events:,} events in {run.seconds:.1f} s,"
               f" {run.rate:,.0f} events/s, {run.rate / reference:.2f}x the last;"
               f" slices {slices}; memos: {recalls}; states read one by one"
-              f" {run.single_loads:,}")
+              f" {run.single_loads:,}; memos stored {_memos(run)}")
     print(f"load average: {load_average()}")
+
+
+def _memos(run: Run) -> str:
+    if not run.memos:
+        return "none"
+    return f"{run.memos:,}, {run.memo_bytes / run.memos:,.0f} bytes each"
 
 
 def main(argv: list[str] | None = None) -> int:
