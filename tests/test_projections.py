@@ -335,9 +335,11 @@ def test_runners_with_overlapping_parts_taking_turns_write_what_one_writes(
         ledger.close()
 
 
-# Persons a projector holds in memory when it must let most go (the parted log has 200).
-FEW_TRACKED = 7
-# Where the projector holding few persons is stopped and a new one (nothing in memory) resumes.
+# Pages touching fewer persons than the projector holds, which is fewer than the parted log's
+# 200: most persons are let go between two of their events.
+SMALL_PAGE_EVENTS = 100
+TRACKED_OVER_A_PAGE = 150
+# Where that projector is stopped and a new one (nothing in memory) resumes.
 RESTART_AFTER_EVENTS = 3_000
 
 
@@ -345,45 +347,23 @@ def test_a_projector_holding_few_persons_writes_what_one_holding_all_writes(
         pg: Ledgers, parted_log: PartedLog) -> None:
     """Persons let go from memory leave a memo (`projections.memo`) that the projector reads
     back when they come again, in this process or in one that resumes it: the tables are those
-    of a projector that held every person and recomputed nothing."""
+    of a projector that held every person. The states a page loads let go of persons of earlier
+    pages, not of the page's own: none is read one by one (two statements each)."""
     ledger = pg.new()
     try:
         _copy_log(parted_log.source, ledger)
-        first = Runner(ledger, live_names(ledger), tracked_persons=FEW_TRACKED)
-        first.create()
-        first.catch_up(stop_at=RESTART_AFTER_EVENTS)
-        resumed = Runner(ledger, live_names(ledger), tracked_persons=FEW_TRACKED)
-        resumed.catch_up()
+        runners = [Runner(ledger, live_names(ledger), page_size=SMALL_PAGE_EVENTS,
+                          tracked_persons=TRACKED_OVER_A_PAGE) for _ in range(2)]
+        runners[0].create()
+        runners[0].catch_up(stop_at=RESTART_AFTER_EVENTS)
+        runners[1].catch_up()
         assert _dump(ledger) == parted_log.expected
-        for runner in (first, resumed):
+        for runner in runners:
             recalls = runner.balances.memos.recalls
             assert recalls["stored"] > 0, recalls
-            # Recomputed: only the persons the runner held when the page that stopped the
-            # previous runner was written (never stored, as never let go).
-            assert recalls["computed"] <= FEW_TRACKED, recalls
-    finally:
-        ledger.close()
-
-
-# A page of the parted log touching fewer persons than the tracker holds, fewer than the log has.
-SMALL_PAGE_EVENTS = 100
-TRACKED_OVER_A_PAGE = 150
-
-
-def test_a_page_loads_its_persons_states_together_when_they_fit_in_memory(
-        pg: Ledgers, parted_log: PartedLog) -> None:
-    """The states a page loads let go of persons of earlier pages, not of the page's own: no
-    state is read one by one (each two statements) when a page's persons fit in memory."""
-    ledger = pg.new()
-    try:
-        _copy_log(parted_log.source, ledger)
-        runner = Runner(ledger, live_names(ledger), page_size=SMALL_PAGE_EVENTS,
-                        tracked_persons=TRACKED_OVER_A_PAGE)
-        runner.create()
-        runner.catch_up()
-        assert _dump(ledger) == parted_log.expected
-        assert runner.tracker.single_loads == 0
-        assert runner.balances.memos.recalls["stored"] > 0, "persons were let go"
+            # Recomputed: only persons the first runner held when it stopped (never stored).
+            assert recalls["computed"] <= TRACKED_OVER_A_PAGE, recalls
+            assert runner.tracker.single_loads == 0
     finally:
         ledger.close()
 
