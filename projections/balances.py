@@ -25,7 +25,7 @@ from projections.model import Projected
 from projections.pending import PendingYears
 from projections.running import RUNNING_COLUMNS, Timeline, grant_days
 from projections.schema import Names
-from projections.tracker import PersonTracker
+from projections.tracker import PersonTracker, first_versions
 
 # Derived lines are numbered after an event's own postings.
 DERIVED_LINE_OFFSET = 1_000_000
@@ -124,17 +124,9 @@ class BalancesProjection:
 
     def _unremembered(self, notifications: Sequence[Any]) -> list[Any]:
         """The accounts whose first event of the page finds no memo in memory."""
-        seen: set[Any] = set()
-        wanted = []
-        for notification in notifications:
-            originator_id, version = notification.originator_id, notification.originator_version
-            if originator_id in seen:
-                continue
-            seen.add(originator_id)
-            if version > 1 and not self.tracker.remembers(originator_id, version - 1) \
-                    and originator_id not in self.tracker.evicted:
-                wanted.append(originator_id)
-        return wanted
+        return [originator_id for originator_id, version in first_versions(notifications).items()
+                if version > 1 and not self.tracker.remembers(originator_id, version - 1)
+                and originator_id not in self.tracker.evicted]
 
     def handle(self, item: Projected) -> None:
         event, notification_id, before = item.event, item.notification_id, item.before
@@ -145,11 +137,7 @@ class BalancesProjection:
             return
         if before is None:
             return
-        memo = self.tracker.extra.get(event.originator_id)
-        if memo is None:
-            memo = self._recalled(event, before)
-        else:
-            self.memos.recalls["memory"] += 1
+        memo = self._recalled(event, before)
         memo.pending.forget_stale(getattr(event, "changes", ()), before)
         state = item.after()
         self.tracker.extra[event.originator_id] = memo
@@ -164,12 +152,13 @@ class BalancesProjection:
 
     def _recalled(self, event: Any, before: PersonState) -> Memo:
         """What the person's previous event left: nothing for a new account; else the memo
-        of a person let go this page, or stored, or recomputed from the state (a restarted
-        runner writes exactly what an uninterrupted one writes)."""
+        held with their state, or of a person let go this page, or stored, or recomputed from
+        the state (a restarted runner writes exactly what an uninterrupted one writes)."""
         if event.originator_version == 1:
             return Memo.new(self.euro_switch)
         version = event.originator_version - 1
-        memo: Memo | None = self.tracker.recall_evicted(event.originator_id, version)
+        memo: Memo | None = self.tracker.extra.get(event.originator_id) \
+            or self.tracker.recall_evicted(event.originator_id, version)
         if memo is not None:
             self.memos.recalls["memory"] += 1
             return memo

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -18,6 +19,14 @@ from ledger.domain import PersonAccount
 from ledger.state import PersonState, evolve, stamped
 
 TRACKED_PERSONS_MAX = 50_000
+
+
+def first_versions(items: Iterable[Any]) -> dict[uuid.UUID, int]:
+    """Each aggregate's first version among these events or notifications, in their order."""
+    first: dict[uuid.UUID, int] = {}
+    for item in items:
+        first.setdefault(item.originator_id, item.originator_version)
+    return first
 
 
 class PersonTracker:
@@ -48,14 +57,9 @@ class PersonTracker:
         that this tracker does not hold: a page of a large log touches persons of which few
         are still in memory, and `_load` costs two queries each."""
         wanted: dict[uuid.UUID, int] = {}
-        first: set[uuid.UUID] = set()
-        for event in events:
-            if not isinstance(event, PersonAccount.Applied | PersonAccount.Opened):
-                continue
-            originator_id, version = event.originator_id, event.originator_version
-            if originator_id in first:
-                continue
-            first.add(originator_id)
+        persons = [event for event in events
+                   if isinstance(event, PersonAccount.Applied | PersonAccount.Opened)]
+        for originator_id, version in first_versions(persons).items():
             cached = self._states.get(originator_id)
             if version > 1 and (cached is None or cached[0] != version - 1):
                 wanted[originator_id] = version - 1
