@@ -7,7 +7,12 @@ the stored document keeps those apart:
 
 - `"facts"`: the facts a decision of an open year reads (every fact but the accrual facts of
   settled years); `"cold_facts"`: the others, by key, and `"cold_years"`: their years;
-- `"postings"`: every posting, as before.
+- `"postings"`: every posting, as before;
+- `"fold"`: the balances fold as far as the state had taken it (`ledger.rules.book.stored_fold`:
+  the first `count` postings folded, the balances, holds and grants then), when it had one or
+  its snapshot kept one. The year close folds every person's postings for the ceiling; a
+  person loaded from a snapshot goes on from this fold with the postings recorded since,
+  instead of folding the whole career again.
 
 The decoder (msgspec, one pass) decodes the hot parts and keeps `"cold_facts"`' values and
 `"postings"` as raw JSON (`msgspec.Raw`: scanned, not built); `PersonState` decodes each when
@@ -22,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from ledger.rules.book import stored_fold
 from ledger.state import PersonState, fact_year, is_cold_eligible
 
 EMPTY_ARRAY = b"[]"
@@ -49,6 +55,7 @@ class StoredState(msgspec.Struct):
     seq: int = 0
     cold_facts: dict[str, msgspec.Raw] = {}
     cold_years: list[int] = []
+    fold: dict[str, Any] | None = None
 
 
 class StoredAccount(msgspec.Struct):
@@ -97,6 +104,9 @@ def stored_document(state: PersonState) -> dict[str, Any]:
     if cold:
         document["cold_facts"] = cold
         document["cold_years"] = sorted(years)
+    fold = stored_fold(state.fold_memo) if state.fold_memo is not None else state.fold_checkpoint
+    if fold is not None:
+        document["fold"] = fold
     return document
 
 
@@ -129,6 +139,7 @@ def adopt(stored: StoredState) -> PersonState:
         merged_into=stored.merged_into, absorbed=stored.absorbed, seq=stored.seq,
         cold_facts=stored.cold_facts, cold_years=frozenset(stored.cold_years),
         cold_postings=None if len(stored.postings) <= len(EMPTY_ARRAY) else stored.postings,
+        fold_checkpoint=stored.fold,
     )
     state.reindex()
     return state

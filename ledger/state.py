@@ -136,8 +136,10 @@ class PersonState:
     # The hot facts' index (the cold facts are never of the types and regimes it is read for
     # directly: see `is_cold_eligible`); read facts through the methods below.
     index: FactIndex = field(default_factory=FactIndex)
-    # The balances fold so far (`ledger.rules.book.FoldMemo`): derived, never stored.
+    # The balances fold so far (`ledger.rules.book.FoldMemo`), and the one a snapshot kept
+    # (`ledger.rules.book.stored_fold`), restored when something folds (`book_on`).
     fold_memo: Any = None
+    fold_checkpoint: dict[str, Any] | None = None
     # Encoded facts of settled years by key, and those years; encoded postings recorded before
     # `hot_postings` (None: none, or decoded already).
     cold_facts: dict[str, Encoded] = field(default_factory=dict)
@@ -212,6 +214,7 @@ class PersonState:
         if document.get("cold_facts"):  # a snapshot's document decoded whole
             state.hot_facts = in_recording_order(document["cold_facts"], state.hot_facts)
         state.hot_postings = document.get("postings", state.hot_postings)
+        state.fold_checkpoint = document.get("fold")
         state.reindex()
         return state
 

@@ -4,15 +4,28 @@ changes, and through snapshots of snapshots whose cold parts were never decoded.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import snapshots
-from ledger.changes import Change, FactRecorded, FactRemoved, Posted, YearSettled
-from ledger.state import ACCRUAL_FACT_TYPES, INDEXED_REGIMES, PersonState, evolve
+from ledger import parameters, snapshots
+from ledger.changes import (
+    Change,
+    FactRecorded,
+    FactRemoved,
+    GrantOpened,
+    GrantWithdrawn,
+    Posted,
+    YearSettled,
+)
+from ledger.rules.book import EUR, HOURS, fold
+from ledger.rules.common import book_on
+from ledger.state import ACCRUAL_FACT_TYPES, HELD, INDEXED_REGIMES, PersonState, evolve
+
+PARAMETERS = parameters.load()
 
 KEYS = tuple(f"src/m{number}" for number in range(8))
 YEARS = range(2016, 2022)
@@ -143,3 +156,75 @@ def test_a_snapshot_of_the_earlier_layout_loads_whole() -> None:
     document = snapshots.stored_document(state)
     assert PersonState.adopt(msgspec.json.decode(snapshots.encode(document))).to_json() \
         == state.to_json()
+
+
+# Postings of any date around the 2019 euro switch, held or not, on a top-up grant or not, and
+# grants that expire or are withdrawn: what the balances fold reads.
+DAYS = st.dates(min_value=dt.date(2016, 1, 1), max_value=dt.date(2022, 12, 31))
+
+
+@st.composite
+def a_posting(draw: st.DrawFn) -> Posted:
+    on = draw(DAYS)
+    account = draw(st.sampled_from(("cpf", "dif", "cec", "topups", HELD, "c2p")))
+    line: dict[str, Any] = {"on": on.isoformat(), "account": account,
+                            "amount": draw(st.integers(-3_000, 9_000)),
+                            "unit": HOURS if on < dt.date(2019, 1, 1) else EUR, "kind": "test"}
+    if account in ("topups", HELD) and draw(st.booleans()):
+        line["grant_id"] = draw(st.sampled_from(("g1", "g2")))
+        line["bucket"] = "topups"
+    elif account == HELD:
+        line["bucket"] = "cpf"
+    return Posted(posting=line)
+
+
+GRANTS = st.one_of(
+    st.builds(lambda grant_id, day: GrantOpened(grant={"grant_id": grant_id,
+                                                       "expires_on": day.isoformat()}),
+              st.sampled_from(("g1", "g2")), DAYS),
+    st.builds(lambda day: GrantWithdrawn(grant_id="g1", withdrawn_on=day.isoformat()), DAYS),
+)
+FOLD_STEPS = st.lists(st.one_of(a_posting(), a_posting(), GRANTS, DAYS), max_size=25)
+
+
+def folded(state: PersonState, steps: list[Change | dt.date]) -> PersonState:
+    """Apply the changes; a day folds the state's balances as of it (the memo advances)."""
+    for step in steps:
+        if isinstance(step, dt.date):
+            book_on(state, step, PARAMETERS)
+        elif not (isinstance(step, GrantWithdrawn) and step.grant_id not in state.grants):
+            evolve(state, [step])
+    return state
+
+
+@settings(max_examples=300, deadline=None)
+@given(FOLD_STEPS, FOLD_STEPS, DAYS)
+def test_a_loaded_state_folds_on_from_its_snapshot_as_a_whole_fold_does(
+    before: list[Change | dt.date], after: list[Change | dt.date], last: dt.date
+) -> None:
+    """A snapshot keeps the state's fold; the loaded state goes on from it, with the postings
+    and grants recorded since, to the balances a fold of the whole history gives."""
+    state = folded(PersonState(person_key="p"), before)
+    loaded = round_trip(state)
+    assert (loaded.fold_checkpoint is not None) == (state.fold_memo is not None)
+    folded(loaded, after)
+    whole = fold(loaded.postings, loaded.grants, last, PARAMETERS)
+    assert book_on(loaded, last, PARAMETERS) == whole
+    again = round_trip(loaded)  # a snapshot of a snapshot's fold, used or not
+    assert book_on(again, last, PARAMETERS) == whole
+
+
+def test_a_year_close_after_a_load_folds_only_what_came_since_the_snapshot() -> None:
+    """The fold a snapshot kept is the one the next fold goes on from: the postings it
+    covered are not folded again (a plain fold of them all would give other balances)."""
+    state = PersonState(person_key="p")
+    evolve(state, [posted(year) for year in range(2016, 2021)])
+    book_on(state, dt.date(2021, 12, 31), PARAMETERS)
+    loaded = round_trip(state)
+    assert loaded.fold_checkpoint is not None and loaded.fold_checkpoint["count"] == 5
+    loaded.fold_checkpoint["balances"]["cpf"] += 1  # marks the stored fold as the one used
+    evolve(loaded, [posted(2021)])
+    book = book_on(loaded, dt.date(2022, 12, 31), PARAMETERS)
+    whole = fold(loaded.postings, loaded.grants, dt.date(2022, 12, 31), PARAMETERS)
+    assert book.balances["cpf"] == whole.balances["cpf"] + 1
+    assert loaded.fold_checkpoint is None and loaded.fold_memo.count == 6

@@ -343,6 +343,47 @@ class FoldMemo:
     folder: _Folder
 
 
+def stored_fold(memo: FoldMemo) -> dict[str, Any]:
+    """A fold memo as a snapshot keeps it (`ledger.snapshots`): a person loaded later goes on
+    from it instead of folding the whole career again (the year close folds every person)."""
+    folder, book = memo.folder, memo.folder.book
+    assert folder.track_from is None and book.minimum is None
+    return {
+        "count": memo.count,
+        "frontier": memo.frontier,
+        "closings": {grant_id: list(closing) if closing else None
+                     for grant_id, closing in memo.closings.items()},
+        "checkpoints": [[day.isoformat(), grant_id] for day, grant_id in folder.checkpoints],
+        "unit": book.unit,
+        "balances": book.balances,
+        "points": book.points,
+        "held": book.held,
+        "grants": {grant_id: [view.balance, view.held, view.closed_amount, view.closed_on,
+                              view.closed_as] for grant_id, view in book.grants.items()},
+        "derived": book.derived,
+    }
+
+
+def restored_fold(stored: Mapping[str, Any], grants: Mapping[str, Mapping[str, Any]],
+                  parameters: Parameters) -> FoldMemo:
+    """The fold memo `stored_fold` kept, to go on with (its own values, not copies: a freshly
+    decoded document's). `_advanced` starts afresh when the grants' closings changed since."""
+    folder = object.__new__(_Folder)
+    folder.parameters, folder.grant_defs, folder.switch = parameters, grants, euro_from(parameters)
+    folder.track_from = None
+    folder.checkpoints = [(dt.date.fromisoformat(day), grant_id)
+                          for day, grant_id in stored["checkpoints"]]
+    folder.book = Book(
+        as_of=dt.date.max, unit=stored["unit"], balances=stored["balances"],
+        points=stored["points"], held=stored["held"],
+        grants={grant_id: GrantView(grant_id, *view)
+                for grant_id, view in stored["grants"].items()},
+        derived=stored["derived"])
+    closings = {grant_id: (closing[0], closing[1]) if closing else None
+                for grant_id, closing in stored["closings"].items()}
+    return FoldMemo(parameters, closings, stored["count"], stored["frontier"], folder)
+
+
 def fold_remembered(
     postings: Sequence[Posting],
     grants: Mapping[str, Mapping[str, Any]],
@@ -351,12 +392,13 @@ def fold_remembered(
     memo: FoldMemo | None,
 ) -> tuple[Book, FoldMemo | None]:
     """`fold(postings, grants, as_of, parameters)`, going on from `memo` when it can; the
-    memo to keep for the next call (None when this history cannot be folded that way)."""
-    memo = _advanced(memo, postings, grants, as_of, parameters)
-    if memo is None:
-        return fold(postings, grants, as_of, parameters), None
-    folder = memo.folder.copy(as_of)
-    return _in_unit_of_day(folder.finish(), folder), memo
+    memo to keep for the next call. As of a day before postings already known, a plain fold,
+    and `memo` is kept as it was for the later days."""
+    advanced = _advanced(memo, postings, grants, as_of, parameters)
+    if advanced is None:
+        return fold(postings, grants, as_of, parameters), memo
+    folder = advanced.folder.copy(as_of)
+    return _in_unit_of_day(folder.finish(), folder), advanced
 
 
 def _advanced(

@@ -10,7 +10,7 @@ from typing import Any
 from ledger.changes import AnyChange, Posted
 from ledger.outcomes import Reason
 from ledger.parameters import Parameters
-from ledger.rules.book import Book, fold_remembered
+from ledger.rules.book import Book, fold_remembered, restored_fold
 from ledger.state import PersonState, Posting
 
 FAR_FUTURE = dt.date(9000, 1, 1)  # far enough, and still +1 day safe
@@ -90,9 +90,13 @@ def posting(
 
 
 def book_on(state: PersonState, on: dt.date, parameters: Parameters) -> Book:
-    """The person's balances as of `on`, going on from the state's last fold when it can."""
-    book, state.fold_memo = fold_remembered(state.postings, state.grants, on, parameters,
-                                            state.fold_memo)
+    """The person's balances as of `on`, going on from the state's last fold when it can (or
+    from the one its snapshot kept)."""
+    memo = state.fold_memo
+    if memo is None and state.fold_checkpoint is not None:
+        memo = restored_fold(state.fold_checkpoint, state.grants, parameters)
+        state.fold_checkpoint = None
+    book, state.fold_memo = fold_remembered(state.postings, state.grants, on, parameters, memo)
     return book
 
 
