@@ -80,7 +80,8 @@ def _status_facts(state: PersonState) -> dict[str, Any]:
     """The facts that decide a year's profile: status declarations and ESAT employment."""
     keys = [key for kind in STATUS_FACT_TYPES for key in state.index.by_type.get(kind, ())]
     keys.extend(state.index.by_regime.get("esat", ()))
-    return {key: state.facts[key] for key in sorted(keys, key=lambda k: state.facts[k]["seq"])}
+    facts = state.hot_facts  # indexed facts are never left encoded (`is_cold_eligible`)
+    return {key: facts[key] for key in sorted(keys, key=lambda k: facts[k]["seq"])}
 
 
 class BalancesProjection:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -44,15 +45,22 @@ def _year_start(year: int) -> dt.date:
     return dt.date(year, 1, 1)
 
 
-def _period_share(data: Mapping[str, Any], retired_on: dt.date | None) -> Fraction:
-    """The part of an employment period before a full-rate retirement (1 when none)."""
+def _period_share(data: Mapping[str, Any], retired_on: dt.date | None) -> Fraction | None:
+    """The part of an employment period before a full-rate retirement (None: all of it)."""
+    if retired_on is None:
+        return None
     start = dt.date.fromisoformat(data["period_start"])
     end = dt.date.fromisoformat(data["period_end"])
-    if retired_on is None or retired_on > end:
-        return Fraction(1)
+    if retired_on > end:
+        return None
     if retired_on <= start:
         return Fraction(0)
     return Fraction((retired_on - start).days, (end - start).days + 1)
+
+
+# The hours of a period as the rules read them, remembered by their text (payslips repeat the
+# same few: "151.67", "1607"); an invalid text is never remembered (it raises).
+_hundredths = functools.lru_cache(maxsize=4096)(parse_hundredths)
 
 
 def salaried_ratio(
@@ -63,20 +71,20 @@ def salaried_ratio(
     hours_total = 0
     whole: dict[int, int] = {}  # reference -> hours of the periods that count whole
     for data in periods:
-        share = _period_share(data, retired_on)
-        hours = parse_hundredths(data["hours_worked"])
-        reference = parse_hundredths(data.get("reference_hours", "1607"))
+        hours = _hundredths(data["hours_worked"])
+        reference = _hundredths(data.get("reference_hours", "1607"))
         hours_total += hours
         if reference <= 0:
             continue
-        if share == 1:
+        share = _period_share(data, retired_on)
+        if share is None:
             whole[reference] = whole.get(reference, 0) + hours
         else:
             ratio += Fraction(hours, reference) * share
     # Exact either way; one Fraction per reference rather than per period (they are slow).
     for reference, hours in whole.items():
-        ratio += Fraction(hours, reference)
-    return min(Fraction(1), ratio), hours_total
+        ratio = Fraction(hours, reference) if not ratio else ratio + Fraction(hours, reference)
+    return (ratio if ratio < 1 else Fraction(1)), hours_total
 
 
 def self_employed_months(declarations: Iterable[Mapping[str, Any]], months_max: int) -> int:

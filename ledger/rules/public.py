@@ -9,6 +9,7 @@ public orders in hours (§10.5, in `ledger.rules.orders`); a retirement may free
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -85,10 +86,6 @@ def _start(year: int) -> dt.date:
     return dt.date(year, 1, 1)
 
 
-def post_share(data: Mapping[str, Any]) -> Fraction:
-    return Fraction(str(data.get("post_share", "1")))
-
-
 def public_share(
     periods: Iterable[Mapping[str, Any]], year: int, frozen: dt.date | None
 ) -> Fraction:
@@ -98,13 +95,20 @@ def public_share(
     if frozen is not None:
         last = min(last, frozen - dt.timedelta(days=1))
     year_days = (dt.date(year, 12, 31) - first).days + 1
-    total = Fraction(0)
+    days_by_share: dict[str, int] = {}  # exact either way; one Fraction per post share
     for data in periods:
         start = max(first, dt.date.fromisoformat(data["period_start"]))
         end = min(last, dt.date.fromisoformat(data["period_end"]))
         if start <= end:
-            total += post_share(data) * Fraction((end - start).days + 1, year_days)
-    return min(Fraction(1), total)
+            share = str(data.get("post_share", "1"))
+            days_by_share[share] = days_by_share.get(share, 0) + (end - start).days + 1
+    total = sum((_fraction(share) * Fraction(days, year_days)
+                 for share, days in days_by_share.items()), Fraction(0))
+    return total if total < 1 else Fraction(1)
+
+
+# A post share's text as a Fraction, remembered (a few values: "1", "0.5", "0.8").
+_fraction = functools.lru_cache(maxsize=1024)(Fraction)
 
 
 def _gather(year: int, facts: Mapping[str, Fact]) -> tuple[list[str], list[Any], list[Any]]:
@@ -126,7 +130,7 @@ def _gather(year: int, facts: Mapping[str, Fact]) -> tuple[list[str], list[Any],
 def years_with_public_facts(state: PersonState) -> set[int]:
     return {int(str(fact["data"]["period_start"])[:4])
             for key in state.index.by_regime.get(REGIME, ())
-            if is_public_period(fact := state.facts[key])}
+            if is_public_period(fact := state.hot_facts[key])}
 
 
 def _profile(
@@ -151,6 +155,16 @@ def profile_of(year: int, facts: Mapping[str, Fact], parameters: Parameters) -> 
     return _profile(year, periods, qualification, parameters)[0]
 
 
+def public_facts(state: PersonState) -> dict[str, dict[str, Any]]:
+    """The facts the public counter's accrual reads (its periods, the qualification
+    declarations), in recording order: read through the fact index, so neither a scan of the
+    career nor a decoding of the settled years' private facts a snapshot left encoded."""
+    facts = state.hot_facts
+    keys = {**state.index.by_regime.get(REGIME, {}),
+            **state.index.by_type.get(QUALIFICATION_TYPE, {})}
+    return {key: facts[key] for key in sorted(keys, key=lambda key: int(facts[key]["seq"]))}
+
+
 def has_public_period(year: int, facts: Mapping[str, Fact]) -> bool:
     """Cheap: most persons have none (no balance is folded for them)."""
     return any(is_public_period(fact) and int(str(fact["data"]["period_start"])[:4]) == year
@@ -159,7 +173,7 @@ def has_public_period(year: int, facts: Mapping[str, Fact]) -> bool:
 
 def has_public_period_in(state: PersonState, year: int) -> bool:
     """`has_public_period` of the person's active facts, read from their public periods only."""
-    return has_public_period(year, {key: state.facts[key]
+    return has_public_period(year, {key: state.hot_facts[key]
                                     for key in state.index.by_regime.get(REGIME, ())})
 
 
@@ -224,7 +238,7 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     posted_on = day(on)
     balance = book_on(state, posted_on, parameters).balances[PUBLIC]
     step_balance = balance if record is None else int(record.get("step_balance", balance))
-    result = entitlement(year, state.facts, parameters, frozen=frozen_on(state),
+    result = entitlement(year, public_facts(state), parameters, frozen=frozen_on(state),
                          step_balance=step_balance)
     if result is None and record is None:
         return Outcome(), None
@@ -275,7 +289,7 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
     if not has_public_period_in(state, year):
         return None
     balance = book_on(state, on, parameters).balances[PUBLIC]
-    result = entitlement(year, state.facts, parameters, frozen=frozen_on(state),
+    result = entitlement(year, public_facts(state), parameters, frozen=frozen_on(state),
                          step_balance=balance)
     if result is None:
         return None
@@ -295,7 +309,7 @@ def _public_periods_by_year(state: PersonState) -> dict[int, list[Any]]:
     """The data of a person's public periods by the year they start in."""
     periods: dict[int, list[Any]] = {}
     for key in state.index.by_regime.get(REGIME, ()):
-        fact = state.facts[key]
+        fact = state.hot_facts[key]
         if is_public_period(fact):
             periods.setdefault(int(str(fact["data"]["period_start"])[:4]), []).append(
                 fact["data"])
@@ -314,7 +328,7 @@ def document_part(state: PersonState, parameters: Parameters) -> dict[str, Any]:
     if years:
         # What a year's profile reads, gathered once (not the whole career for every year):
         # the periods of the last year with public periods up to it, and the qualifications.
-        qualification = [state.facts[key]["data"]
+        qualification = [state.hot_facts[key]["data"]
                          for key in state.index.by_type.get(QUALIFICATION_TYPE, ())]
         declared = [int(str(data["declared_on"])[:4]) for data in qualification]
         shaping_year = years[0]
@@ -331,7 +345,7 @@ def document_part(state: PersonState, parameters: Parameters) -> dict[str, Any]:
             continue
         on = dt.date(year + 1, 1, 1)
         balance = book_on(state, on, parameters).balances[PUBLIC]
-        result = entitlement(year, state.facts, parameters, frozen=frozen_on(state),
+        result = entitlement(year, public_facts(state), parameters, frozen=frozen_on(state),
                              step_balance=balance)
         if result is not None:
             rows.append({"year": year, "settled_on": None, "entitled": result.amount,
@@ -431,7 +445,7 @@ def _years_before(on: dt.date, years: int) -> dt.date:
 
 
 def _public_profile_on(state: PersonState, on: dt.date, parameters: Parameters) -> str:
-    return profile_of(on.year, state.facts, parameters)
+    return profile_of(on.year, public_facts(state), parameters)
 
 
 def quote_conversion(state: PersonState, data: Mapping[str, Any], context: Context
