@@ -18,7 +18,12 @@ from ledger.application import LedgerApplication, load_accounts
 from ledger.domain import PersonAccount
 from ledger.state import PersonState, evolve, stamped
 
-TRACKED_PERSONS_MAX = 50_000
+# Person states a projector holds (most recent first). At France's scale the log visits a
+# partition's 625 000 persons between two events of one, so holding more buys no hits; below
+# the store's size the rate does not depend on it (20 000 persons: 5 000 or 15 000 held, 1 970
+# and 1 958 events/s; `tests/bench/project_memory.py`), while each state costs 13-50 kB. A
+# page (`ledger.limits.NOTIFICATION_PAGE_EVENTS_MAX`, 1 000 events) must fit many times over.
+TRACKED_PERSONS_MAX = 10_000
 
 
 def first_versions(items: Iterable[Any]) -> dict[uuid.UUID, int]:

@@ -228,3 +228,17 @@ def test_a_year_close_after_a_load_folds_only_what_came_since_the_snapshot() -> 
     whole = fold(loaded.postings, loaded.grants, dt.date(2022, 12, 31), PARAMETERS)
     assert book.balances["cpf"] == whole.balances["cpf"] + 1
     assert loaded.fold_checkpoint is None and loaded.fold_memo.count == 6
+
+
+def test_a_fold_kept_under_other_rules_is_not_gone_on_from() -> None:
+    """A rulebook whose euro switch or 2019 conversion rates differ from those a snapshot's
+    fold was made under folds the whole history again."""
+    state = PersonState(person_key="p")
+    evolve(state, [posted(year) for year in range(2016, 2021)])
+    book_on(state, dt.date(2021, 12, 31), PARAMETERS)
+    loaded = round_trip(state)
+    assert loaded.fold_checkpoint is not None
+    loaded.fold_checkpoint["balances"]["cpf"] += 1
+    loaded.fold_checkpoint["rules"] = "2019-01-01/1/1/1/1"
+    book = book_on(loaded, dt.date(2022, 12, 31), PARAMETERS)
+    assert book == fold(loaded.postings, loaded.grants, dt.date(2022, 12, 31), PARAMETERS)

@@ -349,6 +349,7 @@ def stored_fold(memo: FoldMemo) -> dict[str, Any]:
     folder, book = memo.folder, memo.folder.book
     assert folder.track_from is None and book.minimum is None
     return {
+        "rules": fold_rules(memo.parameters),
         "count": memo.count,
         "frontier": memo.frontier,
         "closings": {grant_id: list(closing) if closing else None
@@ -364,10 +365,21 @@ def stored_fold(memo: FoldMemo) -> dict[str, Any]:
     }
 
 
+def fold_rules(parameters: Parameters) -> str:
+    """What a fold reads of the rulebook (the euro switch, the 2019 conversion rates): a
+    stored fold made under other values is not gone on from."""
+    switch = euro_from(parameters)
+    rates = (str(parameters.amount(name, switch)) for name in _RATE_PARAMETER.values())
+    return "/".join((switch.isoformat(), *rates))
+
+
 def restored_fold(stored: Mapping[str, Any], grants: Mapping[str, Mapping[str, Any]],
-                  parameters: Parameters) -> FoldMemo:
+                  parameters: Parameters) -> FoldMemo | None:
     """The fold memo `stored_fold` kept, to go on with (its own values, not copies: a freshly
-    decoded document's). `_advanced` starts afresh when the grants' closings changed since."""
+    decoded document's); None when it was made under other rules. `_advanced` starts afresh
+    when the grants' closings changed since."""
+    if stored.get("rules") != fold_rules(parameters):
+        return None
     folder = object.__new__(_Folder)
     folder.parameters, folder.grant_defs, folder.switch = parameters, grants, euro_from(parameters)
     folder.track_from = None
