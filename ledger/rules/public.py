@@ -155,14 +155,20 @@ def profile_of(year: int, facts: Mapping[str, Fact], parameters: Parameters) -> 
     return _profile(year, periods, qualification, parameters)[0]
 
 
-def public_facts(state: PersonState) -> dict[str, dict[str, Any]]:
-    """The facts the public counter's accrual reads (its periods, the qualification
-    declarations), in recording order: read through the fact index, so neither a scan of the
-    career nor a decoding of the settled years' private facts a snapshot left encoded."""
+def public_facts(state: PersonState, year: int | None = None) -> dict[str, dict[str, Any]]:
+    """The facts the public counter's accrual reads (its periods, of `year` only when given,
+    and the qualification declarations), in recording order: read through the fact index, so
+    neither a scan of the career nor a decoding of the settled years' private facts that a
+    snapshot left encoded."""
     facts = state.hot_facts
-    keys = {**state.index.by_regime.get(REGIME, {}),
-            **state.index.by_type.get(QUALIFICATION_TYPE, {})}
-    return {key: facts[key] for key in sorted(keys, key=lambda key: int(facts[key]["seq"]))}
+    periods = state.index.by_regime.get(REGIME, {})
+    if year is not None:
+        periods = {key: None for key in state.index.by_year.get(year, ()) if key in periods}
+    qualifications = state.index.by_type.get(QUALIFICATION_TYPE)
+    if not qualifications:
+        return {key: facts[key] for key in periods}
+    keys = sorted({**periods, **qualifications}, key=lambda key: int(facts[key]["seq"]))
+    return {key: facts[key] for key in keys}
 
 
 def has_public_period(year: int, facts: Mapping[str, Fact]) -> bool:
@@ -238,7 +244,7 @@ def settle(state: PersonState, year: int, on: str, incoming: Incoming, context: 
     posted_on = day(on)
     balance = book_on(state, posted_on, parameters).balances[PUBLIC]
     step_balance = balance if record is None else int(record.get("step_balance", balance))
-    result = entitlement(year, public_facts(state), parameters, frozen=frozen_on(state),
+    result = entitlement(year, public_facts(state, year), parameters, frozen=frozen_on(state),
                          step_balance=step_balance)
     if result is None and record is None:
         return Outcome(), None
@@ -289,7 +295,7 @@ def pending_explanation(state: PersonState, year: int, on: dt.date, context: Con
     if not has_public_period_in(state, year):
         return None
     balance = book_on(state, on, parameters).balances[PUBLIC]
-    result = entitlement(year, public_facts(state), parameters, frozen=frozen_on(state),
+    result = entitlement(year, public_facts(state, year), parameters, frozen=frozen_on(state),
                          step_balance=balance)
     if result is None:
         return None
@@ -345,7 +351,7 @@ def document_part(state: PersonState, parameters: Parameters) -> dict[str, Any]:
             continue
         on = dt.date(year + 1, 1, 1)
         balance = book_on(state, on, parameters).balances[PUBLIC]
-        result = entitlement(year, public_facts(state), parameters, frozen=frozen_on(state),
+        result = entitlement(year, public_facts(state, year), parameters, frozen=frozen_on(state),
                              step_balance=balance)
         if result is not None:
             rows.append({"year": year, "settled_on": None, "entitled": result.amount,
