@@ -31,6 +31,7 @@ from ledger.rules.book import stored_fold
 from ledger.state import PersonState, fact_year, is_cold_eligible
 
 EMPTY_ARRAY = b"[]"
+NULL = b"null"
 
 
 class StoredState(msgspec.Struct):
@@ -55,7 +56,8 @@ class StoredState(msgspec.Struct):
     seq: int = 0
     cold_facts: dict[str, msgspec.Raw] = {}
     cold_years: list[int] = []
-    fold: dict[str, Any] | None = None
+    # Decoded when something folds (`PersonState.take_fold_checkpoint`); null: none kept.
+    fold: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(NULL))
 
 
 class StoredAccount(msgspec.Struct):
@@ -139,7 +141,7 @@ def adopt(stored: StoredState) -> PersonState:
         merged_into=stored.merged_into, absorbed=stored.absorbed, seq=stored.seq,
         cold_facts=stored.cold_facts, cold_years=frozenset(stored.cold_years),
         cold_postings=None if len(stored.postings) <= len(EMPTY_ARRAY) else stored.postings,
-        fold_checkpoint=stored.fold,
+        fold_checkpoint=None if bytes(stored.fold) == NULL else stored.fold,
     )
     state.reindex()
     return state

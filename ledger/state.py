@@ -139,7 +139,7 @@ class PersonState:
     # The balances fold so far (`ledger.rules.book.FoldMemo`), and the one a snapshot kept
     # (`ledger.rules.book.stored_fold`), restored when something folds (`book_on`).
     fold_memo: Any = None
-    fold_checkpoint: dict[str, Any] | None = None
+    fold_checkpoint: Encoded | dict[str, Any] | None = None
     # Encoded facts of settled years by key, and those years; encoded postings recorded before
     # `hot_postings` (None: none, or decoded already).
     cold_facts: dict[str, Encoded] = field(default_factory=dict)
@@ -183,6 +183,12 @@ class PersonState:
         if key in self.cold_facts:
             self.thaw_facts()
         return self.hot_facts.get(key)
+
+    def take_fold_checkpoint(self) -> dict[str, Any] | None:
+        """The fold the snapshot kept, decoded (most loads never fold: it stays encoded
+        until one does); taken once, since the live fold then replaces it."""
+        stored, self.fold_checkpoint = self.fold_checkpoint, None
+        return decode_json(stored) if isinstance(stored, msgspec.Raw) else stored
 
     def to_json(self) -> dict[str, Any]:
         return {name: copy.deepcopy(value) for name, value in self.as_stored().items()}

@@ -221,8 +221,10 @@ def test_a_year_close_after_a_load_folds_only_what_came_since_the_snapshot() -> 
     evolve(state, [posted(year) for year in range(2016, 2021)])
     book_on(state, dt.date(2021, 12, 31), PARAMETERS)
     loaded = round_trip(state)
-    assert loaded.fold_checkpoint is not None and loaded.fold_checkpoint["count"] == 5
-    loaded.fold_checkpoint["balances"]["cpf"] += 1  # marks the stored fold as the one used
+    stored = loaded.take_fold_checkpoint()
+    assert stored is not None and stored["count"] == 5
+    stored["balances"]["cpf"] += 1  # marks the stored fold as the one used
+    loaded.fold_checkpoint = stored
     evolve(loaded, [posted(2021)])
     book = book_on(loaded, dt.date(2022, 12, 31), PARAMETERS)
     whole = fold(loaded.postings, loaded.grants, dt.date(2022, 12, 31), PARAMETERS)
@@ -237,8 +239,10 @@ def test_a_fold_kept_under_other_rules_is_not_gone_on_from() -> None:
     evolve(state, [posted(year) for year in range(2016, 2021)])
     book_on(state, dt.date(2021, 12, 31), PARAMETERS)
     loaded = round_trip(state)
-    assert loaded.fold_checkpoint is not None
-    loaded.fold_checkpoint["balances"]["cpf"] += 1
-    loaded.fold_checkpoint["rules"] = "2019-01-01/1/1/1/1"
+    stored = loaded.take_fold_checkpoint()
+    assert stored is not None
+    stored["balances"]["cpf"] += 1
+    stored["rules"] = "2019-01-01/1/1/1/1"
+    loaded.fold_checkpoint = stored
     book = book_on(loaded, dt.date(2022, 12, 31), PARAMETERS)
     assert book == fold(loaded.postings, loaded.grants, dt.date(2022, 12, 31), PARAMETERS)

@@ -93,9 +93,8 @@ def book_on(state: PersonState, on: dt.date, parameters: Parameters) -> Book:
     """The person's balances as of `on`, going on from the state's last fold when it can (or
     from the one its snapshot kept)."""
     memo = state.fold_memo
-    if memo is None and state.fold_checkpoint is not None:
-        memo = restored_fold(state.fold_checkpoint, state.grants, parameters)
-        state.fold_checkpoint = None
+    if memo is None and (stored := state.take_fold_checkpoint()) is not None:
+        memo = restored_fold(stored, state.grants, parameters)
     book, state.fold_memo = fold_remembered(state.postings, state.grants, on, parameters, memo)
     return book
 
