@@ -92,13 +92,15 @@ def encode(document: dict[str, Any]) -> bytes:
 
 def stored_document(state: PersonState) -> dict[str, Any]:
     """The state's stored document: its own values (not copies, encoded at once), the accrual
-    facts of settled years apart and left encoded when they still are."""
+    facts of settled years apart and left encoded when they still are. Those it encodes now
+    stay encoded in the state too, as a load of this snapshot would have them (`keep_cold`):
+    a person held in memory for years is not encoded again whole at every snapshot."""
     hot: dict[str, dict[str, Any]] = {}
     cold: dict[str, Any] = dict(state.cold_facts)
     years = set(state.cold_years)
     for key, fact in state.hot_facts.items():
         if is_cold_eligible(fact, state.years):
-            cold[key] = fact
+            cold[key] = msgspec.Raw(_ENCODER.encode(fact))
             years.add(int(fact_year(fact["type"], fact["data"]) or 0))
         else:
             hot[key] = fact
@@ -106,10 +108,20 @@ def stored_document(state: PersonState) -> dict[str, Any]:
     if cold:
         document["cold_facts"] = cold
         document["cold_years"] = sorted(years)
+        keep_cold(state, cold, years)
     fold = stored_fold(state.fold_memo) if state.fold_memo is not None else state.fold_checkpoint
     if fold is not None:
         document["fold"] = fold
     return document
+
+
+def keep_cold(state: PersonState, cold: dict[str, Any], years: set[int]) -> None:
+    """The state keeps these settled years' facts encoded (`cold`: every cold fact, by key),
+    out of its hot facts and their index, until something reads them."""
+    for key in cold.keys() - state.cold_facts.keys():
+        state.index.remove(key, state.hot_facts.pop(key))
+    state.cold_facts = cold
+    state.cold_years = frozenset(years)
 
 
 def _postings(state: PersonState) -> Any:

@@ -116,6 +116,42 @@ def test_a_loaded_state_reads_as_the_state_it_was_taken_from(
     assert reads(applied(round_trip(whole), [])) == reads(whole)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(CHANGES, max_size=30), st.lists(CHANGES, max_size=10),
+       st.lists(CHANGES, max_size=10))
+def test_a_state_snapshotted_in_memory_reads_as_one_never_snapshotted(
+    before: list[Change], between: list[Change], after: list[Change]
+) -> None:
+    """Taking a snapshot leaves the settled years' facts encoded in the state it was taken
+    from (`snapshots.keep_cold`): a state held in memory through snapshots answers every read
+    as one that never was, and its next snapshot stores the same document."""
+    plain = applied(PersonState(person_key="p"), before)
+    held = applied(PersonState(person_key="p"), before)
+    snapshots.stored_document(held)
+    applied(plain, between)
+    applied(held, between)
+    stored = snapshots.encode(snapshots.stored_document(held))
+    assert msgspec.json.decode(stored) == msgspec.json.decode(
+        snapshots.encode(snapshots.stored_document(plain.clone())))
+    applied(plain, after)
+    applied(held, after)
+    assert reads(held) == reads(plain)
+
+
+def test_a_held_state_encodes_a_settled_year_once() -> None:
+    state = PersonState(person_key="p")
+    evolve(state, [FactRecorded(key="src/2018", type="employment.declared",
+                                data={"period_start": "2018-01-01"}, published_on="2019-01-03"),
+                   settled(2018), posted(2018),
+                   FactRecorded(key="src/2019", type="employment.declared",
+                                data={"period_start": "2019-01-01"}, published_on="2019-12-03")])
+    first = snapshots.stored_document(state)
+    assert list(state.hot_facts) == ["src/2019"] and set(state.cold_facts) == {"src/2018"}
+    second = snapshots.stored_document(state)
+    assert second["cold_facts"]["src/2018"] is first["cold_facts"]["src/2018"]
+    assert list(state.facts_for_year(2019)) == ["src/2019"] and state.cold_facts
+
+
 def test_an_open_years_reads_leave_the_settled_years_encoded() -> None:
     state = PersonState(person_key="p")
     changes: list[Change] = []
