@@ -99,9 +99,13 @@ def applied(state: PersonState, changes: list[Change]) -> PersonState:
     return state
 
 
+# Changes before a first snapshot, between it and a second one, and after.
+THREE_STRETCHES = given(st.lists(CHANGES, max_size=30), st.lists(CHANGES, max_size=10),
+                        st.lists(CHANGES, max_size=10))
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(CHANGES, max_size=30), st.lists(CHANGES, max_size=10),
-       st.lists(CHANGES, max_size=10))
+@THREE_STRETCHES
 def test_a_loaded_state_reads_as_the_state_it_was_taken_from(
     before: list[Change], between: list[Change], after: list[Change]
 ) -> None:
@@ -117,8 +121,7 @@ def test_a_loaded_state_reads_as_the_state_it_was_taken_from(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(CHANGES, max_size=30), st.lists(CHANGES, max_size=10),
-       st.lists(CHANGES, max_size=10))
+@THREE_STRETCHES
 def test_a_state_snapshotted_in_memory_reads_as_one_never_snapshotted(
     before: list[Change], between: list[Change], after: list[Change]
 ) -> None:
