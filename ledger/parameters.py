@@ -77,13 +77,9 @@ class Parameters:
         try:
             return self._values[name, day]
         except KeyError:
-            pass
-        row = self._tables[name].row_on(day)
-        value = _NOT_IN_FORCE if row is None else row.value
-        if len(self._values) >= PARAMETER_MEMORY_ENTRIES_MAX:
-            self._values.clear()
-        self._values[name, day] = value
-        return value
+            row = self._tables[name].row_on(day)
+            return _remember(self._values, (name, day),
+                             _NOT_IN_FORCE if row is None else row.value)
 
     def find(self, name: str, day: dt.date) -> Any | None:
         """The value of `name` on `day`, or None when no row covers that day."""
@@ -106,9 +102,7 @@ class Parameters:
     def fraction(self, name: str, day: dt.date) -> Fraction:
         fraction = self._fractions.get((name, day))
         if fraction is None:
-            if len(self._fractions) >= PARAMETER_MEMORY_ENTRIES_MAX:
-                self._fractions.clear()
-            fraction = self._fractions[name, day] = Fraction(str(self.get(name, day)))
+            fraction = _remember(self._fractions, (name, day), Fraction(str(self.get(name, day))))
         return fraction
 
     def flag(self, name: str, day: dt.date) -> bool:
@@ -119,6 +113,14 @@ class Parameters:
         value = self.get(name, day)
         assert isinstance(value, dt.date)
         return value
+
+
+def _remember(memory: dict[Any, Any], key: Any, value: Any) -> Any:
+    """`value`, remembered under `key` (the memory starts afresh when full)."""
+    if len(memory) >= PARAMETER_MEMORY_ENTRIES_MAX:
+        memory.clear()
+    memory[key] = value
+    return value
 
 
 def _row(entry: Mapping[str, Any]) -> Row:

@@ -9,6 +9,7 @@ itself: the 2019 conversion and the expiry or withdrawal of a grant's unused par
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -155,20 +156,29 @@ class _Folder:
         self._start_tracking(self.book.as_of + dt.timedelta(days=1))
         return self.book
 
+    @classmethod
+    def going_on(cls, parameters: Parameters, grants: Mapping[str, Mapping[str, Any]],
+                 checkpoints: list[tuple[dt.date, str]], book: Book) -> _Folder:
+        """A fold that goes on from `book` with these checkpoints still ahead (no tracking:
+        see `FoldMemo`)."""
+        folder = object.__new__(cls)
+        folder.parameters, folder.grant_defs, folder.switch = (
+            parameters, grants, euro_from(parameters))
+        folder.track_from = None
+        folder.checkpoints = checkpoints
+        folder.book = book
+        return folder
+
     def copy(self, as_of: dt.date) -> _Folder:
         """This fold so far, to go on with as of `as_of` (no tracking: see `FoldMemo`)."""
         assert self.track_from is None and self.book.minimum is None
-        other = object.__new__(_Folder)
-        other.parameters, other.grant_defs, other.switch = (
-            self.parameters, self.grant_defs, self.switch)
-        other.track_from = None
-        other.checkpoints = list(self.checkpoints)
         book = self.book
-        other.book = Book(as_of=as_of, unit=book.unit, balances=dict(book.balances),
-                          points=book.points, held=dict(book.held),
-                          grants={g: replace(view) for g, view in book.grants.items()},
-                          derived=list(book.derived))
-        return other
+        return _Folder.going_on(
+            self.parameters, self.grant_defs, list(self.checkpoints),
+            Book(as_of=as_of, unit=book.unit, balances=dict(book.balances), points=book.points,
+                 held=dict(book.held),
+                 grants={g: replace(view) for g, view in book.grants.items()},
+                 derived=list(book.derived)))
 
     def _pass_checkpoints(self, until: dt.date) -> None:
         """Conversion and grant closings dated on or before `until` happen before the
@@ -365,6 +375,7 @@ def stored_fold(memo: FoldMemo) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=8)  # once per rulebook, not at every snapshot
 def fold_rules(parameters: Parameters) -> str:
     """What a fold reads of the rulebook (the euro switch, the 2019 conversion rates): a
     stored fold made under other values is not gone on from."""
@@ -380,17 +391,14 @@ def restored_fold(stored: Mapping[str, Any], grants: Mapping[str, Mapping[str, A
     when the grants' closings changed since."""
     if stored.get("rules") != fold_rules(parameters):
         return None
-    folder = object.__new__(_Folder)
-    folder.parameters, folder.grant_defs, folder.switch = parameters, grants, euro_from(parameters)
-    folder.track_from = None
-    folder.checkpoints = [(dt.date.fromisoformat(day), grant_id)
-                          for day, grant_id in stored["checkpoints"]]
-    folder.book = Book(
-        as_of=dt.date.max, unit=stored["unit"], balances=stored["balances"],
-        points=stored["points"], held=stored["held"],
-        grants={grant_id: GrantView(grant_id, *view)
-                for grant_id, view in stored["grants"].items()},
-        derived=stored["derived"])
+    folder = _Folder.going_on(
+        parameters, grants,
+        [(dt.date.fromisoformat(day), grant_id) for day, grant_id in stored["checkpoints"]],
+        Book(as_of=dt.date.max, unit=stored["unit"], balances=stored["balances"],
+             points=stored["points"], held=stored["held"],
+             grants={grant_id: GrantView(grant_id, *view)
+                     for grant_id, view in stored["grants"].items()},
+             derived=stored["derived"]))
     closings = {grant_id: (closing[0], closing[1]) if closing else None
                 for grant_id, closing in stored["closings"].items()}
     return FoldMemo(parameters, closings, stored["count"], stored["frontier"], folder)

@@ -161,9 +161,8 @@ def public_facts(state: PersonState, year: int | None = None) -> dict[str, dict[
     neither a scan of the career nor a decoding of the settled years' private facts that a
     snapshot left encoded."""
     facts = state.hot_facts
-    periods = state.index.by_regime.get(REGIME, {})
-    if year is not None:
-        periods = {key: None for key in state.index.by_year.get(year, ()) if key in periods}
+    periods = state.index.by_regime.get(REGIME, {}) if year is None else \
+        dict.fromkeys(_period_keys(state, year))
     qualifications = state.index.by_type.get(QUALIFICATION_TYPE)
     if not qualifications:
         return {key: facts[key] for key in periods}
@@ -177,10 +176,18 @@ def has_public_period(year: int, facts: Mapping[str, Fact]) -> bool:
                for fact in facts.values())
 
 
+def _period_keys(state: PersonState, year: int) -> list[str]:
+    """The keys of the person's public periods starting in `year`, in recording order (the
+    fact index: employment facts of the public regime, by the year they start in)."""
+    periods = state.index.by_regime.get(REGIME)
+    if not periods:  # most persons
+        return []
+    return [key for key in state.index.by_year.get(year, ()) if key in periods]
+
+
 def has_public_period_in(state: PersonState, year: int) -> bool:
-    """`has_public_period` of the person's active facts, read from their public periods only."""
-    return has_public_period(year, {key: state.hot_facts[key]
-                                    for key in state.index.by_regime.get(REGIME, ())})
+    """`has_public_period` of the person's active facts, read through the fact index."""
+    return bool(_period_keys(state, year))
 
 
 def years_with_facts_in(facts: Mapping[str, Fact]) -> set[int]:
